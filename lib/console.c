@@ -1,1 +1,83 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* process.terminal: a pty from the container's devpts, its master sent to
+ * the --console-socket with SCM_RIGHTS as runc does. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+
+#include "engine.h"
+#include "util.h"
+
+int console_socket_connect(const char *path, struct cella_error *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return cella_error_set(err, ENAMETOOLONG, "--console-socket `%s`", path);
+	strcpy(addr.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return cella_error_set(err, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int e = errno;
+		close(fd);
+		return cella_error_set(err, e, "connect to --console-socket `%s`", path);
+	}
+	return fd;
+}
+
+static int fd_send(int sock, int fd, const char *name, struct cella_error *err)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return cella_error_set(err, errno, "send the console to --console-socket");
+	return 0;
+}
+
+int console_create(int sock, const char *ptmx, const struct oci_process *p, int *slave,
+		   struct cella_error *err)
+{
+	cleanup_close int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return cella_error_set(err, errno, "process.terminal: open the container's /dev/pts/ptmx");
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		return cella_error_set(err, errno, "process.terminal: unlock pty");
+	int s = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0)
+		return cella_error_set(err, errno, "process.terminal: open pty peer");
+	if (p->has_console_size) {
+		struct winsize ws = { .ws_row = p->console_height, .ws_col = p->console_width };
+		ioctl(s, TIOCSWINSZ, &ws);
+	}
+	if (fd_send(sock, master, "/dev/ptmx", err) < 0) {
+		close(s);
+		return -1;
+	}
+	*slave = s;
+	return 0;
+}
+
+int console_attach(int slave, struct cella_error *err)
+{
+	if (setsid() < 0)
+		return cella_error_set(err, errno, "setsid");
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		return cella_error_set(err, errno, "set the controlling terminal");
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(slave, fd) < 0)
+			return cella_error_set(err, errno, "dup the console to fd %d", fd);
+	return 0;
+}

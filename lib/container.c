@@ -1,21 +1,1001 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* TEMPORARY STUBS: replaced by the engine. */
-#include <errno.h>
-#include <stdlib.h>
-#include <cella/runtime.h>
+/*
+ * The container lifecycle of the OCI runtime spec: create, start, state,
+ * kill, delete (and run = create + start + wait + delete).
+ *
+ * Process model.  `create` clones the container's init directly into its new
+ * namespaces and talks to it over a SOCK_SEQPACKET pair:
+ *
+ *   runtime (parent)                     init (child)
+ *   cgroup, uid/gid maps  -- GO -->      joins namespaces, mounts, pivot_root,
+ *                                        sysctl, masks, user, capabilities
+ *   state.json, pid file  <-- READY --   (or ERROR with the reason)
+ *   exits                                waits on ROOT/ID/start.sock
+ *
+ * `start` connects to start.sock; init execs the user's program and the
+ * socket closes on exec (CLOEXEC), which tells `start` it worked.  `run`
+ * keeps the pair and sends START over it instead.
+ */
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "engine.h"
 #include "util.h"
 
-const char *cella_version(void) { return CELLA_VERSION; }
-int cella_container_create(struct cella_runtime *rt, const char *id, const struct cella_create_opts *opts, struct cella_error *err) { (void)rt; (void)id; (void)opts; return cella_error_set(err, ENOSYS, "create"); }
-int cella_container_start(struct cella_runtime *rt, const char *id, struct cella_error *err) { (void)rt; (void)id; return cella_error_set(err, ENOSYS, "start"); }
-int cella_container_run(struct cella_runtime *rt, const char *id, const struct cella_create_opts *opts, int *wstatus, struct cella_error *err) { (void)rt; (void)id; (void)opts; (void)wstatus; return cella_error_set(err, ENOSYS, "run"); }
-int cella_container_state(struct cella_runtime *rt, const char *id, struct cella_state *st, struct cella_error *err) { (void)rt; (void)id; (void)st; return cella_error_set(err, ENOSYS, "state"); }
-void cella_state_release(struct cella_state *st) { free(st->annotations_json); }
-char *cella_state_to_json(const struct cella_state *st, bool pretty) { (void)st; (void)pretty; return NULL; }
-int cella_container_kill(struct cella_runtime *rt, const char *id, int sig, unsigned flags, struct cella_error *err) { (void)rt; (void)id; (void)sig; (void)flags; return cella_error_set(err, ENOSYS, "kill"); }
-int cella_container_delete(struct cella_runtime *rt, const char *id, unsigned flags, struct cella_error *err) { (void)rt; (void)id; (void)flags; return cella_error_set(err, ENOSYS, "delete"); }
-int cella_container_pause(struct cella_runtime *rt, const char *id, struct cella_error *err) { (void)rt; (void)id; return cella_error_set(err, ENOSYS, "pause"); }
-int cella_container_resume(struct cella_runtime *rt, const char *id, struct cella_error *err) { (void)rt; (void)id; return cella_error_set(err, ENOSYS, "resume"); }
-int cella_container_pids(struct cella_runtime *rt, const char *id, pid_t **pids, size_t *n, struct cella_error *err) { (void)rt; (void)id; (void)pids; (void)n; return cella_error_set(err, ENOSYS, "ps"); }
-int cella_container_list(struct cella_runtime *rt, char ***ids, size_t *n, struct cella_error *err) { (void)rt; (void)ids; (void)n; return cella_error_set(err, ENOSYS, "list"); }
-const char *cella_status_name(enum cella_status s) { static const char *n[] = {"creating","created","running","paused","stopped"}; return n[s]; }
+#define START_SOCK "start.sock"
+
+enum sync_type { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_START };
+
+struct sync_msg {
+	int type;
+	int code;
+	char msg[1016];
+};
+
+const char *cella_version(void)
+{
+	return CELLA_VERSION;
+}
+
+const char *cella_status_name(enum cella_status s)
+{
+	static const char *const names[] = { "creating", "created", "running", "paused", "stopped" };
+	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "unknown";
+}
+
+static void rt_log(struct cella_runtime *rt, enum cella_log_level level, const char *fmt, ...)
+	CELLA_PRINTF(3, 4);
+static void rt_log(struct cella_runtime *rt, enum cella_log_level level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	if (!rt->log || (level == CELLA_LOG_DEBUG && !rt->debug))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	rt->log(rt->log_data, level, buf);
+}
+
+static int sync_send(int fd, int type, const struct cella_error *e)
+{
+	struct sync_msg m = { .type = type };
+	if (e) {
+		m.code = e->code;
+		snprintf(m.msg, sizeof(m.msg), "%.*s", (int)sizeof(m.msg) - 1, e->msg);
+	}
+	ssize_t r;
+	do
+		r = send(fd, &m, offsetof(struct sync_msg, msg) + strlen(m.msg) + 1, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -1 : 0;
+}
+
+/* Receive one message; 0 on EOF (the peer exited or exec'd). */
+static int sync_recv(int fd, struct sync_msg *m)
+{
+	ssize_t r;
+	memset(m, 0, sizeof(*m));
+	do
+		r = recv(fd, m, sizeof(*m) - 1, 0);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -1 : r == 0 ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The container's init, from clone to exec.                            */
+
+struct init_args {
+	const char *id;
+	const struct cella_create_opts *opts;
+	const struct oci_config *c;
+	const char *bundle;
+	const char *rootfs;
+	char *const *argv;
+	char *const *envp;
+	const int *nsfds;
+	enum cgroup_mode cgroup_mode;
+	int sync;          /* our end of the pair */
+	int start_listen;  /* create: the start.sock listener; run: -1 */
+	int console_sock;  /* -1 unless process.terminal */
+};
+
+static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
+{
+	const struct oci_config *c = a->c;
+	int newns = namespaces_new_flags(c);
+	struct sync_msg m;
+
+	if (sync_recv(a->sync, &m) <= 0 || m.type != SYNC_GO)
+		return cella_error_set(err, EPIPE, "the runtime went away");
+	if ((newns & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		return cella_error_set(err, errno, "become root in the user namespace");
+	if (namespaces_join(c, a->nsfds, ~(CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME), err) < 0)
+		return -1;
+	/* now that the runtime put us in our cgroup, it becomes the namespace root */
+	if ((newns & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+		return cella_error_set(err, errno, "unshare the cgroup namespace");
+	if (chdir(a->bundle) < 0)
+		return cella_error_set(err, errno, "chdir to the bundle `%s`", a->bundle);
+	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return cella_error_set(err, errno, "hostname `%s`", c->hostname);
+	if (c->domainname && setdomainname(c->domainname, strlen(c->domainname)) < 0)
+		return cella_error_set(err, errno, "domainname `%s`", c->domainname);
+
+	struct rootfs_ctx rctx = {
+		.config = c,
+		.rootfs = a->rootfs,
+		.cgroup_mode = a->cgroup_mode,
+		.no_pivot = a->opts->no_pivot,
+		.in_userns = newns & CLONE_NEWUSER,
+		.console_sock = a->console_sock,
+		.console_slave = -1,
+	};
+	if (namespaces_has(c, CLONE_NEWNS)) {
+		if (rootfs_setup(&rctx, err) < 0)
+			return -1;
+	} else if (chroot(a->rootfs) < 0 || chdir("/") < 0) {
+		return cella_error_set(err, errno, "chroot into `%s`", a->rootfs);
+	}
+	if (sysctl_apply(c, err) < 0)
+		return -1;
+	if (namespaces_has(c, CLONE_NEWNS) && rootfs_finalize(&rctx, err) < 0)
+		return -1;
+	if (rctx.console_slave >= 0) {
+		if (console_attach(rctx.console_slave, err) < 0)
+			return -1;
+		close(rctx.console_slave);
+	}
+	if (a->console_sock >= 0)
+		close(a->console_sock);
+	if (process_prepare(c, a->opts->no_new_keyring, a->id, err) < 0)
+		return -1;
+	*exe = process_find_executable(&c->process, err);
+	if (!*exe)
+		return -1;
+	/* Only stdio and the --preserve-fds reach the container. */
+	int keep = 3 + (a->opts->preserve_fds > 0 ? a->opts->preserve_fds : 0);
+	for (int fd = 3; fd < keep; fd++) {
+		int fl = fcntl(fd, F_GETFD);
+		if (fl >= 0)
+			fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+	}
+	if (close_range(keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return cella_error_set(err, errno, "mark inherited fds close-on-exec");
+	return 0;
+}
+
+static __attribute__((noreturn)) void init_main(struct init_args *a)
+{
+	struct cella_error err = { 0 };
+	cleanup_free char *exe = NULL;
+	struct sync_msg m;
+	int chan;
+
+	if (init_setup(a, &exe, &err) < 0) {
+		sync_send(a->sync, SYNC_ERROR, &err);
+		_exit(1);
+	}
+	sync_send(a->sync, SYNC_READY, NULL);
+
+	if (a->start_listen >= 0) {
+		close(a->sync);
+		do
+			chan = accept4(a->start_listen, NULL, NULL, SOCK_CLOEXEC);
+		while (chan < 0 && errno == EINTR);
+		if (chan < 0)
+			_exit(1);
+		close(a->start_listen);
+		char b;
+		if (read_all(chan, &b, 1) != 1)
+			_exit(1);
+	} else {
+		chan = a->sync;
+		if (sync_recv(chan, &m) <= 0 || m.type != SYNC_START)
+			_exit(1);
+	}
+	execve(exe, a->argv, a->envp);
+	cella_error_set(&err, errno, "exec `%s`", exe);
+	if (a->start_listen >= 0)
+		write_all(chan, err.msg, strlen(err.msg));
+	else
+		sync_send(chan, SYNC_ERROR, &err);
+	_exit(127);
+}
+
+/* ------------------------------------------------------------------ */
+/* The runtime side.                                                    */
+
+static void config_unknown(void *data, const char *path)
+{
+	struct cella_runtime *rt = data;
+	rt_log(rt, CELLA_LOG_DEBUG, "config.json: ignoring unknown property `%s`", path);
+}
+
+static void now_rfc3339(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%09ldZ", ts.tv_nsec);
+}
+
+/* OCI linux.cgroupsPath, or a systemd "slice:prefix:name" with --systemd-cgroup,
+ * as a cgroupfs path. */
+static char *cgroup_path_for(struct cella_runtime *rt, const struct oci_config *c, const char *id,
+			     struct cella_error *err)
+{
+	const char *p = c->cgroups_path;
+	if (!p || !*p)
+		return xasprintf("/cella/%s", id);
+	if (rt->systemd_cgroup && strchr(p, ':')) {
+		char slice[256], prefix[256], name[256];
+		if (sscanf(p, "%255[^:]:%255[^:]:%255s", slice, prefix, name) != 3) {
+			cella_error_set(err, EINVAL, "linux.cgroupsPath: expected slice:prefix:name, got `%s`", p);
+			return NULL;
+		}
+		rt_log(rt, CELLA_LOG_DEBUG, "--systemd-cgroup: using the cgroupfs manager for `%s`", p);
+		/* "a-b.slice" lives at a.slice/a-b.slice */
+		char path[1024] = "";
+		size_t len = 0;
+		for (char *dash = slice; (dash = strchr(dash, '-')); dash++) {
+			len += snprintf(path + len, sizeof(path) - len, "/%.*s.slice", (int)(dash - slice), slice);
+			if (len >= sizeof(path))
+				break;
+		}
+		if (strcmp(slice, "-") && strcmp(slice, ""))
+			len += snprintf(path + len, sizeof(path) - len, "/%s", slice);
+		return xasprintf("%s/%s-%s.scope", path, prefix, name);
+	}
+	if (strchr(p, ':')) {
+		cella_error_set(err, EINVAL, "linux.cgroupsPath `%s` is in the systemd format: pass --systemd-cgroup", p);
+		return NULL;
+	}
+	return p[0] == '/' ? xstrdup(p) : xasprintf("/%s", p);
+}
+
+static int config_check(const struct oci_config *c, struct cella_error *err)
+{
+	if (!c->has_process || c->process.n_args == 0)
+		return cella_error_set(err, EINVAL, "config.json: process.args: required to create a container");
+	if (c->hostname && *c->hostname && !namespaces_has(c, CLONE_NEWUTS))
+		return cella_error_set(err, EINVAL, "config.json: hostname: needs a uts namespace of the container's own");
+	if (c->domainname && *c->domainname && !namespaces_has(c, CLONE_NEWUTS))
+		return cella_error_set(err, EINVAL, "config.json: domainname: needs a uts namespace of the container's own");
+	int newns = namespaces_new_flags(c);
+	if (namespaces_has(c, CLONE_NEWUSER) && !(newns & CLONE_NEWUSER))
+		return cella_error_set(err, ENOTSUP, "config.json: linux.namespaces: joining a user namespace by path is not supported yet");
+	if ((newns & CLONE_NEWUSER) && (!c->n_uid_mappings || !c->n_gid_mappings))
+		return cella_error_set(err, EINVAL, "config.json: linux.uidMappings/gidMappings: required with a new user namespace");
+	if (!(newns & CLONE_NEWUSER) && (c->n_uid_mappings || c->n_gid_mappings))
+		return cella_error_set(err, EINVAL, "config.json: linux.uidMappings: given without a new user namespace");
+	if (c->has_time_offsets && !(newns & CLONE_NEWTIME))
+		return cella_error_set(err, EINVAL, "config.json: linux.timeOffsets: needs a new time namespace");
+	if (c->process.terminal && !namespaces_has(c, CLONE_NEWNS))
+		return cella_error_set(err, EINVAL, "config.json: process.terminal: needs a mount namespace");
+	return sysctl_validate(c, err);
+}
+
+static int start_listener(int statefd, struct cella_error *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/" START_SOCK, statefd);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return cella_error_set(err, errno, "socket");
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0) {
+		int e = errno;
+		close(fd);
+		return cella_error_set(err, e, "listen on " START_SOCK);
+	}
+	return fd;
+}
+
+static int timens_prepare(const struct oci_config *c, struct cella_error *err)
+{
+	char buf[128];
+	if (unshare(CLONE_NEWTIME) < 0)
+		return cella_error_set(err, errno, "unshare the time namespace");
+	int n = snprintf(buf, sizeof(buf), "monotonic %lld %u\nboottime %lld %u\n",
+			 (long long)c->time_monotonic.secs, c->time_monotonic.nanosecs,
+			 (long long)c->time_boottime.secs, c->time_boottime.nanosecs);
+	if (c->has_time_offsets && write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf, n, err) < 0)
+		return cella_error_wrap(err, "linux.timeOffsets");
+	return 0;
+}
+
+/* Everything a create in progress owns; released by container_abort(). */
+struct spawn {
+	int rootfd;
+	int statefd;
+	bool state_made;
+	struct cgroup *cg;
+	pid_t pid;
+	int pidfd;
+	int sync;
+	struct container_state st;
+};
+
+static void spawn_abort(struct spawn *s, const char *id)
+{
+	struct cella_error ignored;
+	if (s->pidfd >= 0) {
+		pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (s->cg) {
+		cgroup_destroy(s->cg, &ignored);
+		cgroup_free(s->cg);
+		s->cg = NULL;
+	}
+	if (s->state_made)
+		state_remove(s->rootfd, id, &ignored);
+}
+
+static void spawn_release(struct spawn *s)
+{
+	if (s->cg)
+		cgroup_free(s->cg);
+	int fds[] = { s->rootfd, s->statefd, s->pidfd, s->sync };
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	state_release(&s->st);
+}
+
+static char *realpath_or_error(const char *path, const char *what, struct cella_error *err)
+{
+	char *r = realpath(path, NULL);
+	if (!r)
+		cella_error_set(err, errno, "%s `%s`", what, path);
+	return r;
+}
+
+/* A NULL-terminated copy of a string array for execve(). */
+static char **strv_view(char **src, size_t n)
+{
+	char **v = xmalloc0((n + 1) * sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		v[i] = src[i];
+	return v;
+}
+
+/*
+ * Create the container up to the point where its init waits for START.
+ * run_mode: keep the sync pair (s->sync) instead of listening on start.sock.
+ */
+static int container_spawn(struct cella_runtime *rt, const char *id, const struct cella_create_opts *opts,
+			   bool run_mode, struct spawn *s, struct cella_error *err)
+{
+	cleanup_free char *bundle = NULL, *config_path = NULL, *rootfs = NULL, *cgpath = NULL;
+	cleanup_free char **envp = NULL;
+	cleanup_free char **argv = NULL;
+	cleanup_close int listener = -1, console = -1;
+	struct oci_config *c = NULL;
+	int sp[2] = { -1, -1 };
+	int nsfds[16];
+	size_t n_nsfds = 0;
+	enum cgroup_mode mode;
+	int ret = -1;
+
+	if (!name_is_valid(id))
+		return cella_error_set(err, EINVAL, "invalid container id `%s`: use letters, digits and _.+- (not first)", id);
+	bundle = realpath_or_error(opts->bundle ? opts->bundle : ".", "bundle", err);
+	if (!bundle)
+		return -1;
+	config_path = xasprintf("%s/config.json", bundle);
+	c = oci_config_load(config_path, config_unknown, rt, err);
+	if (!c)
+		return -1;
+	if (config_check(c, err) < 0)
+		goto out;
+	if (c->n_namespaces > ARRAY_SIZE(nsfds)) {
+		cella_error_set(err, EINVAL, "config.json: linux.namespaces: too many entries");
+		goto out;
+	}
+	{
+		cleanup_free char *r = c->root_path[0] == '/' ? xstrdup(c->root_path)
+							    : xasprintf("%s/%s", bundle, c->root_path);
+		rootfs = realpath_or_error(r, "config.json: root.path", err);
+		if (!rootfs)
+			goto out;
+		struct stat sb;
+		if (stat(rootfs, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+			cella_error_set(err, ENOTDIR, "config.json: root.path `%s`", r);
+			goto out;
+		}
+	}
+	if (cgroup_mode_detect(&mode, err) < 0)
+		goto out;
+	cgpath = cgroup_path_for(rt, c, id, err);
+	if (!cgpath)
+		goto out;
+	rt_log(rt, CELLA_LOG_DEBUG, "cgroup manager: cgroupfs (%s), path %s", cgroup_mode_name(mode), cgpath);
+
+	/* The state directory doubles as the lock on the id. */
+	s->rootfd = state_root_open(rt->root, true, err);
+	if (s->rootfd < 0)
+		goto out;
+	if (mkdirat(s->rootfd, id, 0700) < 0) {
+		if (errno == EEXIST)
+			cella_error_set(err, EEXIST, "container `%s` already exists", id);
+		else
+			cella_error_set(err, errno, "create state of `%s`", id);
+		goto out;
+	}
+	s->state_made = true;
+	s->statefd = openat(s->rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->statefd < 0) {
+		cella_error_set(err, errno, "open state of `%s`", id);
+		goto out;
+	}
+	if (!run_mode && (listener = start_listener(s->statefd, err)) < 0)
+		goto out;
+	if (c->process.terminal) {
+		if (!opts->console_socket) {
+			cella_error_set(err, EINVAL, "process.terminal is true: --console-socket is required");
+			goto out;
+		}
+		if ((console = console_socket_connect(opts->console_socket, err)) < 0)
+			goto out;
+	}
+
+	s->cg = cgroup_create(cgpath, c->has_resources ? &c->resources : NULL, c->devices, c->n_devices, err);
+	if (!s->cg)
+		goto out;
+	if (namespaces_open(c, nsfds, err) < 0)
+		goto out;
+	n_nsfds = c->n_namespaces;
+	if (namespaces_join(c, nsfds, CLONE_NEWPID, err) < 0)
+		goto out;
+	int newns = namespaces_new_flags(c);
+	if ((newns & CLONE_NEWTIME) && timens_prepare(c, err) < 0)
+		goto out;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		cella_error_set(err, errno, "socketpair");
+		goto out;
+	}
+	envp = strv_view(c->process.env, c->process.n_env);
+	argv = strv_view(c->process.args, c->process.n_args);
+
+	struct clone_args ca = {
+		.flags = (newns & ~(CLONE_NEWCGROUP | CLONE_NEWTIME)) | CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)&s->pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid < 0) {
+		cella_error_set(err, errno, "clone the container init");
+		goto out;
+	}
+	if (pid == 0) {
+		close(sp[0]);
+		struct init_args a = {
+			.id = id, .opts = opts, .c = c, .bundle = bundle, .rootfs = rootfs,
+			.argv = argv, .envp = envp, .nsfds = nsfds, .cgroup_mode = mode, .sync = sp[1],
+			.start_listen = listener, .console_sock = console,
+		};
+		init_main(&a);
+	}
+	s->pid = pid;
+	close(sp[1]);
+	sp[1] = -1;
+	s->sync = sp[0];
+	sp[0] = -1;
+
+	if ((newns & CLONE_NEWUSER) && idmap_write(pid, c, err) < 0)
+		goto out;
+	if (cgroup_enter(s->cg, pid, err) < 0)
+		goto out;
+	if (sync_send(s->sync, SYNC_GO, NULL) < 0) {
+		cella_error_set(err, errno, "start the container init");
+		goto out;
+	}
+	struct sync_msg m;
+	int r = sync_recv(s->sync, &m);
+	if (r <= 0) {
+		cella_error_set(err, r < 0 ? errno : 0, "the container init exited during setup");
+		goto out;
+	}
+	if (m.type == SYNC_ERROR) {
+		err->code = m.code;
+		snprintf(err->msg, sizeof(err->msg), "%s", m.msg);
+		goto out;
+	}
+
+	/* Ready: record the state. */
+	snprintf(s->st.id, sizeof(s->st.id), "%s", id);
+	s->st.pid = pid;
+	s->st.start_time = proc_start_time(pid, NULL);
+	snprintf(s->st.bundle, sizeof(s->st.bundle), "%s", bundle);
+	snprintf(s->st.rootfs, sizeof(s->st.rootfs), "%s", rootfs);
+	snprintf(s->st.cgroup_path, sizeof(s->st.cgroup_path), "%s", cgpath);
+	now_rfc3339(s->st.created, sizeof(s->st.created));
+	if (c->annotations)
+		s->st.annotations_json = json_dumps(c->annotations, JSON_COMPACT);
+	if (state_save(s->rootfd, &s->st, err) < 0)
+		goto out;
+	if (opts->pid_file) {
+		char buf[32];
+		int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+		if (write_file_atomic(AT_FDCWD, opts->pid_file, buf, n, 0644, err) < 0) {
+			cella_error_wrap(err, "--pid-file");
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		cella_error_wrap(err, "create `%s`", id);
+	for (size_t i = 0; i < n_nsfds; i++)
+		if (nsfds[i] >= 0)
+			close(nsfds[i]);
+	if (sp[0] >= 0)
+		close(sp[0]);
+	if (sp[1] >= 0)
+		close(sp[1]);
+	oci_config_free(c);
+	return ret;
+}
+
+static void spawn_init(struct spawn *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->rootfd = s->statefd = s->pidfd = s->sync = -1;
+}
+
+int cella_container_create(struct cella_runtime *rt, const char *id, const struct cella_create_opts *opts,
+			   struct cella_error *err)
+{
+	struct spawn s;
+	spawn_init(&s);
+	int r = container_spawn(rt, id, opts, false, &s, err);
+	if (r < 0)
+		spawn_abort(&s, id);
+	spawn_release(&s);
+	return r;
+}
+
+/* Wait for the init to exec: the sync socket closes on exec, or carries an error. */
+static int spawn_confirm_exec(struct spawn *s, struct cella_error *err)
+{
+	struct sync_msg m;
+	if (sync_send(s->sync, SYNC_START, NULL) < 0)
+		return cella_error_set(err, errno, "start the container");
+	int r = sync_recv(s->sync, &m);
+	if (r < 0)
+		return cella_error_set(err, errno, "start the container");
+	if (r > 0 && m.type == SYNC_ERROR) {
+		err->code = m.code;
+		snprintf(err->msg, sizeof(err->msg), "%s", m.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Forward the usual termination signals to the container while it runs. */
+static int spawn_wait(struct spawn *s, int *wstatus, struct cella_error *err)
+{
+	sigset_t set, old;
+	sigemptyset(&set);
+	for (int sig = 1; sig < SIGRTMIN; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sig != SIGSEGV &&
+		    sig != SIGBUS && sig != SIGILL && sig != SIGFPE && sig != SIGTRAP && sig != SIGABRT &&
+		    sig != SIGSYS && sig != SIGTTIN && sig != SIGTTOU && sig != SIGTSTP)
+			sigaddset(&set, sig);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	cleanup_close int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	struct pollfd pfd[2] = { { .fd = s->pidfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+	for (;;) {
+		if (poll(pfd, sfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[0].revents)
+			break;
+		struct signalfd_siginfo si;
+		if (pfd[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si))
+			pidfd_send_signal(s->pidfd, si.ssi_signo, NULL, 0);
+	}
+	int r;
+	while ((r = waitpid(s->pid, wstatus, 0)) < 0 && errno == EINTR)
+		;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		return cella_error_set(err, errno, "wait for the container");
+	close(s->pidfd);
+	s->pidfd = -1;
+	return 0;
+}
+
+static int container_destroy(struct cella_runtime *rt, int rootfd, const char *id, const char *cgpath,
+			     struct cella_error *err)
+{
+	(void)rt;
+	if (cgpath[0]) {
+		struct cgroup *cg = cgroup_open(cgpath, err);
+		if (cg) {
+			int r = cgroup_destroy(cg, err);
+			cgroup_free(cg);
+			if (r < 0)
+				return -1;
+		} else if (err->code != ENOENT) {
+			return -1;
+		}
+	}
+	return state_remove(rootfd, id, err);
+}
+
+int cella_container_run(struct cella_runtime *rt, const char *id, const struct cella_create_opts *opts,
+			int *wstatus, struct cella_error *err)
+{
+	struct spawn s;
+	spawn_init(&s);
+	int r = container_spawn(rt, id, opts, true, &s, err);
+	if (r == 0) {
+		r = spawn_confirm_exec(&s, err);
+		if (r == 0 && !opts->detach) {
+			r = spawn_wait(&s, wstatus, err);
+			if (r == 0) {
+				r = container_destroy(rt, s.rootfd, id, s.st.cgroup_path, err);
+				cgroup_free(s.cg);
+				s.cg = NULL;
+			}
+		}
+	}
+	if (r < 0)
+		spawn_abort(&s, id);
+	spawn_release(&s);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Operations on an existing container.                                 */
+
+/* The status of a loaded container, checking the pid is really its init. */
+static enum cella_status container_status(int statefd, const struct container_state *st, struct cgroup *cg)
+{
+	char pstate = 0;
+	if (st->pid <= 0)
+		return CELLA_STATUS_STOPPED;
+	unsigned long long t = proc_start_time(st->pid, &pstate);
+	if (t == 0 || t != st->start_time || pstate == 'Z' || pstate == 'X')
+		return CELLA_STATUS_STOPPED;
+	if (statefd >= 0 && faccessat(statefd, START_SOCK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return CELLA_STATUS_CREATED;
+	if (cg) {
+		struct cella_error ignored;
+		if (cgroup_is_frozen(cg, &ignored) == 1)
+			return CELLA_STATUS_PAUSED;
+	}
+	return CELLA_STATUS_RUNNING;
+}
+
+struct loaded {
+	int rootfd, statefd;
+	struct container_state st;
+	struct cgroup *cg;
+	enum cella_status status;
+};
+
+static void loaded_release(struct loaded *l)
+{
+	if (l->cg)
+		cgroup_free(l->cg);
+	if (l->statefd >= 0)
+		close(l->statefd);
+	if (l->rootfd >= 0)
+		close(l->rootfd);
+	state_release(&l->st);
+}
+
+static int container_load(struct cella_runtime *rt, const char *id, bool want_cgroup, struct loaded *l,
+			  struct cella_error *err)
+{
+	memset(l, 0, sizeof(*l));
+	l->rootfd = l->statefd = -1;
+	if (!name_is_valid(id))
+		return cella_error_set(err, EINVAL, "invalid container id `%s`", id);
+	l->rootfd = state_root_open(rt->root, false, err);
+	if (l->rootfd < 0) {
+		if (err->code == ENOENT)
+			cella_error_set(err, ENOENT, "container `%s` does not exist", id);
+		return -1;
+	}
+	if (state_load(l->rootfd, id, &l->st, err) < 0)
+		return -1;
+	l->statefd = openat(l->rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (want_cgroup && l->st.cgroup_path[0]) {
+		struct cella_error e2;
+		l->cg = cgroup_open(l->st.cgroup_path, &e2);
+	}
+	l->status = container_status(l->statefd, &l->st, l->cg);
+	return 0;
+}
+
+/* Release an init waiting on start.sock; it answers with EOF on exec or an error. */
+static int start_release(int statefd, const char *id, struct cella_error *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/" START_SOCK, statefd);
+	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return cella_error_set(err, errno, "start container `%s`", id);
+	/* from now on it is running (or stopped, if exec fails) */
+	unlinkat(statefd, START_SOCK, 0);
+	if (write_all(fd, "S", 1) != 1)
+		return cella_error_set(err, errno, "start container `%s`", id);
+	char msg[900];
+	ssize_t n = read_all(fd, msg, sizeof(msg) - 1);
+	if (n > 0) {
+		msg[n] = '\0';
+		return cella_error_set(err, 0, "start container `%s`: %s", id, msg);
+	}
+	return 0;
+}
+
+int cella_container_start(struct cella_runtime *rt, const char *id, struct cella_error *err)
+{
+	struct loaded l;
+	int ret = container_load(rt, id, false, &l, err);
+	if (ret == 0 && l.status != CELLA_STATUS_CREATED)
+		ret = cella_error_set(err, EINVAL, "cannot start container `%s`: it is %s, not created", id,
+				      cella_status_name(l.status));
+	if (ret == 0)
+		ret = start_release(l.statefd, id, err);
+	loaded_release(&l);
+	return ret;
+}
+
+int cella_container_state(struct cella_runtime *rt, const char *id, struct cella_state *st,
+			  struct cella_error *err)
+{
+	struct loaded l;
+	memset(st, 0, sizeof(*st));
+	int ret = container_load(rt, id, true, &l, err);
+	if (ret == 0) {
+		snprintf(st->id, sizeof(st->id), "%s", l.st.id);
+		snprintf(st->bundle, sizeof(st->bundle), "%s", l.st.bundle);
+		snprintf(st->rootfs, sizeof(st->rootfs), "%s", l.st.rootfs);
+		snprintf(st->created, sizeof(st->created), "%s", l.st.created);
+		st->status = l.status;
+		st->pid = l.status == CELLA_STATUS_STOPPED ? 0 : l.st.pid;
+		st->annotations_json = steal_pointer(&l.st.annotations_json);
+	}
+	loaded_release(&l);
+	return ret;
+}
+
+void cella_state_release(struct cella_state *st)
+{
+	free(st->annotations_json);
+	st->annotations_json = NULL;
+}
+
+char *cella_state_to_json(const struct cella_state *st, bool pretty)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}",
+			      "ociVersion", "1.2.0", "id", st->id, "pid", (int)st->pid,
+			      "status", cella_status_name(st->status), "bundle", st->bundle,
+			      "rootfs", st->rootfs, "created", st->created, "owner", st->owner);
+	if (!o)
+		return NULL;
+	if (st->annotations_json) {
+		json_t *a = json_loads(st->annotations_json, 0, NULL);
+		if (a)
+			json_object_set_new(o, "annotations", a);
+	}
+	char *s = json_dumps(o, pretty ? JSON_INDENT(2) | JSON_PRESERVE_ORDER : JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s;
+}
+
+static bool status_alive(enum cella_status s)
+{
+	return s == CELLA_STATUS_CREATED || s == CELLA_STATUS_RUNNING || s == CELLA_STATUS_PAUSED;
+}
+
+/* Signal the init through a pidfd opened after the start time check: no pid reuse race. */
+static int init_signal(const struct loaded *l, int sig, struct cella_error *err)
+{
+	cleanup_close int pfd = pidfd_open(l->st.pid, 0);
+	if (pfd < 0)
+		return cella_error_set(err, errno, "open the init of `%s`", l->st.id);
+	if (proc_start_time(l->st.pid, NULL) != l->st.start_time)
+		return cella_error_set(err, ESRCH, "container `%s` is not running", l->st.id);
+	if (pidfd_send_signal(pfd, sig, NULL, 0) < 0)
+		return cella_error_set(err, errno, "signal the init of `%s`", l->st.id);
+	return 0;
+}
+
+int cella_container_kill(struct cella_runtime *rt, const char *id, int sig, unsigned flags,
+			 struct cella_error *err)
+{
+	struct loaded l;
+	int ret = -1;
+	if (container_load(rt, id, true, &l, err) < 0)
+		goto out;
+	if (sig <= 0 || sig >= 65) {
+		cella_error_set(err, EINVAL, "invalid signal %d", sig);
+		goto out;
+	}
+	if (!status_alive(l.status) && !(flags & CELLA_KILL_ALL)) {
+		cella_error_set(err, ESRCH, "container `%s` is not running", id);
+		goto out;
+	}
+	if (flags & CELLA_KILL_ALL) {
+		if (!l.cg) {
+			cella_error_set(err, ENOENT, "container `%s` has no cgroup", id);
+			goto out;
+		}
+		ret = cgroup_kill(l.cg, sig, err);
+	} else {
+		ret = init_signal(&l, sig, err);
+	}
+	/* a frozen task only dies once thawed */
+	if (ret == 0 && sig == SIGKILL && l.status == CELLA_STATUS_PAUSED)
+		ret = cgroup_freeze(l.cg, false, err);
+out:
+	loaded_release(&l);
+	return ret;
+}
+
+/* Kill everything left and wait for the init to be gone (it is not our child). */
+static int container_kill_wait(struct loaded *l, struct cella_error *err)
+{
+	if (l->cg) {
+		if (cgroup_kill(l->cg, SIGKILL, err) < 0)
+			return -1;
+		if (l->status == CELLA_STATUS_PAUSED && cgroup_freeze(l->cg, false, err) < 0)
+			return -1;
+	}
+	cleanup_close int pfd = pidfd_open(l->st.pid, 0);
+	if (pfd < 0)
+		return 0;
+	if (proc_start_time(l->st.pid, NULL) != l->st.start_time)
+		return 0;
+	pidfd_send_signal(pfd, SIGKILL, NULL, 0);
+	struct pollfd p = { .fd = pfd, .events = POLLIN };
+	while (poll(&p, 1, 10000) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+int cella_container_delete(struct cella_runtime *rt, const char *id, unsigned flags, struct cella_error *err)
+{
+	struct loaded l;
+	int ret = -1;
+	if (container_load(rt, id, true, &l, err) < 0) {
+		/* a state dir without state.json is a create that died half-way */
+		if (err->code == EBUSY && (flags & CELLA_DELETE_FORCE) && l.rootfd >= 0)
+			ret = state_remove(l.rootfd, id, err);
+		goto out;
+	}
+	if ((l.status == CELLA_STATUS_RUNNING || l.status == CELLA_STATUS_PAUSED) &&
+	    !(flags & CELLA_DELETE_FORCE)) {
+		cella_error_set(err, EBUSY, "cannot delete container `%s` that is not stopped: %s (use --force)",
+				id, cella_status_name(l.status));
+		goto out;
+	}
+	if (status_alive(l.status) && container_kill_wait(&l, err) < 0)
+		goto out;
+	if (l.cg) {
+		if (cgroup_destroy(l.cg, err) < 0)
+			goto out;
+	}
+	ret = state_remove(l.rootfd, id, err);
+out:
+	loaded_release(&l);
+	return ret;
+}
+
+static int container_freeze(struct cella_runtime *rt, const char *id, bool frozen, struct cella_error *err)
+{
+	struct loaded l;
+	int ret = -1;
+	if (container_load(rt, id, true, &l, err) < 0)
+		goto out;
+	enum cella_status want = frozen ? CELLA_STATUS_RUNNING : CELLA_STATUS_PAUSED;
+	if (l.status != want) {
+		cella_error_set(err, EINVAL, "cannot %s container `%s`: it is %s", frozen ? "pause" : "resume",
+				id, cella_status_name(l.status));
+		goto out;
+	}
+	if (!l.cg) {
+		cella_error_set(err, ENOENT, "container `%s` has no cgroup", id);
+		goto out;
+	}
+	ret = cgroup_freeze(l.cg, frozen, err);
+out:
+	loaded_release(&l);
+	return ret;
+}
+
+int cella_container_pause(struct cella_runtime *rt, const char *id, struct cella_error *err)
+{
+	return container_freeze(rt, id, true, err);
+}
+
+int cella_container_resume(struct cella_runtime *rt, const char *id, struct cella_error *err)
+{
+	return container_freeze(rt, id, false, err);
+}
+
+int cella_container_pids(struct cella_runtime *rt, const char *id, pid_t **pids, size_t *n,
+			 struct cella_error *err)
+{
+	struct loaded l;
+	int ret = -1;
+	*pids = NULL;
+	*n = 0;
+	if (container_load(rt, id, true, &l, err) < 0)
+		goto out;
+	if (!status_alive(l.status) || !l.cg) {
+		ret = 0;
+		goto out;
+	}
+	ret = cgroup_pids(l.cg, pids, n, err);
+out:
+	loaded_release(&l);
+	return ret;
+}
+
+static int strcmp_p(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cella_container_list(struct cella_runtime *rt, char ***ids, size_t *n, struct cella_error *err)
+{
+	*ids = NULL;
+	*n = 0;
+	int fd = state_root_open(rt->root, false, err);
+	if (fd < 0)
+		return err->code == ENOENT ? 0 : -1;
+	cleanup_dir DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return cella_error_set(err, errno, "read `%s`", rt->root);
+	}
+	size_t cap = 0;
+	char **v = NULL;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!name_is_valid(e->d_name) || e->d_type != DT_DIR)
+			continue;
+		if (*n + 1 >= cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nv = realloc(v, cap * sizeof(char *));
+			if (!nv) {
+				strv_free(v);
+				return cella_error_set(err, ENOMEM, "list");
+			}
+			v = nv;
+		}
+		v[(*n)++] = xstrdup(e->d_name);
+		v[*n] = NULL;
+	}
+	if (v)
+		qsort(v, *n, sizeof(char *), strcmp_p);
+	*ids = v;
+	return 0;
+}

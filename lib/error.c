@@ -29,7 +29,7 @@ int cella_error_set(struct cella_error *err, int errnum, const char *fmt, ...)
 
 int cella_error_wrap(struct cella_error *err, const char *fmt, ...)
 {
-	char prefix[512], old[sizeof(err->msg)];
+	char prefix[256], old[sizeof(err->msg)];
 	va_list ap;
 
 	if (!err)
@@ -38,7 +38,8 @@ int cella_error_wrap(struct cella_error *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	snprintf(err->msg, sizeof(err->msg), "%s: %.*s", prefix,
+		 (int)(sizeof(err->msg) - strlen(prefix) - 3), old);
 	return -1;
 }
 

@@ -1,1 +1,345 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The container's mount namespace: the mounts of config.json below the
+ * rootfs, pivot_root into it, then masked and read-only paths.
+ *
+ * Every mount target is resolved inside the rootfs with openat2(2) and
+ * RESOLVE_IN_ROOT and mounted through its /proc/self/fd path, so a symlink
+ * in the image ("/proc -> /host/etc") can never redirect a mount to the host.
+ */
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/vfs.h>
+
+#include "engine.h"
+#include "util.h"
+
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+
+static int openat2_in_root(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+	do
+		fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+	return fd;
+}
+
+int path_open_in_root(int rootfd, const char *path, bool create, bool file, struct cella_error *err)
+{
+	int fd = openat2_in_root(rootfd, path, O_PATH);
+	if (fd >= 0 || errno != ENOENT || !create) {
+		if (fd < 0)
+			cella_error_set(err, errno, "open `%s` in the rootfs", path);
+		return fd;
+	}
+
+	/* Create the missing components one by one, each parent resolved in the root. */
+	char buf[4096];
+	if (strlen(path) >= sizeof(buf))
+		return cella_error_set(err, ENAMETOOLONG, "`%s`", path);
+	strcpy(buf, path);
+	cleanup_close int parent = openat2_in_root(rootfd, "/", O_PATH);
+	if (parent < 0)
+		return cella_error_set(err, errno, "open rootfs");
+	char *save = NULL;
+	char *comp = strtok_r(buf, "/", &save);
+	while (comp) {
+		char *next = strtok_r(NULL, "/", &save);
+		bool last = next == NULL;
+		/* the prefix up to and including comp, resolved again from the root */
+		char sub[4096];
+		size_t plen = (size_t)(comp - buf) + strlen(comp);
+		memcpy(sub, path, plen);
+		sub[plen] = '\0';
+		int child = openat2_in_root(rootfd, sub, O_PATH);
+		if (child < 0 && errno == ENOENT && strcmp(comp, "..") && strcmp(comp, ".")) {
+			int r;
+			if (last && file) {
+				r = openat(parent, comp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+				if (r >= 0)
+					close(r);
+			} else {
+				r = mkdirat(parent, comp, 0755);
+			}
+			if (r < 0 && errno != EEXIST)
+				return cella_error_set(err, errno, "create `%s` in the rootfs", sub);
+			child = openat2_in_root(rootfd, sub, O_PATH);
+		}
+		if (child < 0)
+			return cella_error_set(err, errno, "open `%s` in the rootfs", path);
+		close(parent);
+		parent = child;
+		comp = next;
+	}
+	return steal_fd(&parent);
+}
+
+static void fd_path(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* Attributes for mount_setattr(2) from MS_* flags. */
+static uint64_t mount_attr_from_flags(unsigned long f)
+{
+	uint64_t a = 0;
+	if (f & MS_RDONLY)
+		a |= MOUNT_ATTR_RDONLY;
+	if (f & MS_NOSUID)
+		a |= MOUNT_ATTR_NOSUID;
+	if (f & MS_NODEV)
+		a |= MOUNT_ATTR_NODEV;
+	if (f & MS_NOEXEC)
+		a |= MOUNT_ATTR_NOEXEC;
+	if (f & MS_NODIRATIME)
+		a |= MOUNT_ATTR_NODIRATIME;
+	if (f & MS_NOSYMFOLLOW)
+		a |= MOUNT_ATTR_NOSYMFOLLOW;
+	return a;
+}
+
+static int mount_setattr_flags(int fd, bool recursive, unsigned long set, unsigned long clr)
+{
+	struct mount_attr attr = {
+		.attr_set = mount_attr_from_flags(set),
+		.attr_clr = mount_attr_from_flags(clr),
+	};
+	if (set & MS_NOATIME) {
+		attr.attr_set |= MOUNT_ATTR_NOATIME;
+		attr.attr_clr |= MOUNT_ATTR__ATIME;
+	} else if (set & MS_STRICTATIME) {
+		attr.attr_set |= MOUNT_ATTR_STRICTATIME;
+		attr.attr_clr |= MOUNT_ATTR__ATIME;
+	} else if (set & MS_RELATIME) {
+		attr.attr_set |= MOUNT_ATTR_RELATIME;
+		attr.attr_clr |= MOUNT_ATTR__ATIME;
+	}
+	if (!attr.attr_set && !attr.attr_clr)
+		return 0;
+	return mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof(attr));
+}
+
+#define MS_ATTR_MASK (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | \
+		      MS_RELATIME | MS_STRICTATIME | MS_NOSYMFOLLOW)
+
+static int mount_bind(const struct oci_mount *m, int target, const char *tpath, struct cella_error *err)
+{
+	if (mount(m->source, tpath, NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
+		return cella_error_set(err, errno, "bind `%s`", m->source);
+	/* A bind mount ignores flags: apply them to the new mount afterwards. */
+	unsigned long set = m->flags & MS_ATTR_MASK, clr = m->clear_flags & MS_ATTR_MASK;
+	if ((set || clr) && mount_setattr_flags(target, false, set, clr) < 0)
+		return cella_error_set(err, errno, "set options on bind mount of `%s`", m->source);
+	if ((m->rec_flags || m->rec_clear_flags) &&
+	    mount_setattr_flags(target, true, m->rec_flags, m->rec_clear_flags) < 0)
+		return cella_error_set(err, errno, "set recursive options on bind mount of `%s`", m->source);
+	return 0;
+}
+
+static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount *m, struct cella_error *err)
+{
+	bool is_file = false;
+	char tpath[64];
+
+	if (m->bind) {
+		struct stat st;
+		if (!m->source)
+			return cella_error_set(err, EINVAL, "bind mount without a source");
+		if (stat(m->source, &st) < 0)
+			return cella_error_set(err, errno, "bind source `%s`", m->source);
+		is_file = !S_ISDIR(st.st_mode);
+	}
+	cleanup_close int target = path_open_in_root(rootfd, m->destination, true, is_file, err);
+	if (target < 0)
+		return -1;
+	fd_path(tpath, sizeof(tpath), target);
+
+	if (m->bind) {
+		if (mount_bind(m, target, tpath, err) < 0)
+			return -1;
+	} else if (m->type && !strcmp(m->type, "cgroup")) {
+		if (cgroup_mount(ctx->cgroup_mode, tpath, m->flags & MS_ATTR_MASK, err) < 0)
+			return -1;
+	} else {
+		const char *type = m->type ? m->type : "none";
+		const char *src = m->source ? m->source : type;
+		if (mount(src, tpath, type, m->flags & ~(MS_BIND | MS_REC), m->data) < 0)
+			return cella_error_set(err, errno, "mount %s%s%s", type,
+					       m->data ? " with options " : "", m->data ? m->data : "");
+		if (m->rec_flags || m->rec_clear_flags) {
+			/* the new mount is reached through a fresh fd: the old one is below it */
+			cleanup_close int top = path_open_in_root(rootfd, m->destination, false, false, err);
+			if (top < 0 || mount_setattr_flags(top, true, m->rec_flags, m->rec_clear_flags) < 0)
+				return cella_error_set(err, errno, "set recursive options");
+		}
+	}
+	if (m->propagation) {
+		cleanup_close int top = path_open_in_root(rootfd, m->destination, false, false, err);
+		if (top < 0)
+			return -1;
+		fd_path(tpath, sizeof(tpath), top);
+		if (mount(NULL, tpath, NULL, m->propagation, NULL) < 0)
+			return cella_error_set(err, errno, "set propagation");
+	}
+	return 0;
+}
+
+static bool config_mounts_dev(const struct oci_config *c)
+{
+	for (size_t i = 0; i < c->n_mounts; i++)
+		if (!strcmp(c->mounts[i].destination, "/dev"))
+			return true;
+	return false;
+}
+
+static int rootfs_pivot(int rootfd, bool no_pivot, const char *rootfs, struct cella_error *err)
+{
+	if (no_pivot) {
+		if (chdir(rootfs) < 0)
+			return cella_error_set(err, errno, "chdir `%s`", rootfs);
+		if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0)
+			return cella_error_set(err, errno, "move the rootfs to /");
+		if (chroot(".") < 0)
+			return cella_error_set(err, errno, "chroot");
+		if (chdir("/") < 0)
+			return cella_error_set(err, errno, "chdir /");
+		return 0;
+	}
+	if (fchdir(rootfd) < 0)
+		return cella_error_set(err, errno, "chdir into the rootfs");
+	/* pivot_root(".", ".") stacks the old root on top of the new one; detach it */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return cella_error_set(err, errno, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		return cella_error_set(err, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return cella_error_set(err, errno, "chdir /");
+	return 0;
+}
+
+int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err)
+{
+	const struct oci_config *c = ctx->config;
+
+	/* Nothing done below may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		return cella_error_set(err, errno, "make / a slave mount");
+	/* pivot_root needs the new root to be a mount point. */
+	if (mount(ctx->rootfs, ctx->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return cella_error_set(err, errno, "bind the rootfs `%s`", ctx->rootfs);
+	if (ctx->no_pivot && mount(NULL, ctx->rootfs, NULL, MS_PRIVATE, NULL) < 0)
+		return cella_error_set(err, errno, "make the rootfs private");
+	cleanup_close int rootfd = open(ctx->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return cella_error_set(err, errno, "open the rootfs `%s`", ctx->rootfs);
+
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		if (mount_one(ctx, rootfd, &c->mounts[i], err) < 0)
+			return cella_error_wrap(err, "mounts[%zu]: %s", i, c->mounts[i].destination);
+	}
+
+	if (devices_create(rootfd, c, config_mounts_dev(c), ctx->in_userns, err) < 0)
+		return -1;
+	if (ctx->console_sock >= 0) {
+		char src[64], dst[64];
+		cleanup_close int ptmx = path_open_in_root(rootfd, "/dev/pts/ptmx", false, false, err);
+		if (ptmx < 0)
+			return cella_error_wrap(err, "process.terminal");
+		fd_path(src, sizeof(src), ptmx);
+		if (console_create(ctx->console_sock, src, &c->process, &ctx->console_slave, err) < 0)
+			return -1;
+		cleanup_close int cons = path_open_in_root(rootfd, "/dev/console", true, true, err);
+		if (cons < 0)
+			return -1;
+		fd_path(src, sizeof(src), ctx->console_slave);
+		fd_path(dst, sizeof(dst), cons);
+		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+			return cella_error_set(err, errno, "bind the console on /dev/console");
+	}
+
+	if (rootfs_pivot(rootfd, ctx->no_pivot, ctx->rootfs, err) < 0)
+		return -1;
+	if (c->rootfs_propagation && mount(NULL, "/", NULL, c->rootfs_propagation, NULL) < 0)
+		return cella_error_set(err, errno, "linux.rootfsPropagation");
+	return 0;
+}
+
+/* Open a path of the (already pivoted) root without following a final symlink. */
+static int path_open_nofollow(const char *path, struct stat *st)
+{
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, st) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int path_mask(const char *path, struct cella_error *err)
+{
+	struct stat st;
+	char tpath[64];
+	cleanup_close int fd = path_open_nofollow(path, &st);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : cella_error_set(err, errno, "linux.maskedPaths: `%s`", path);
+	fd_path(tpath, sizeof(tpath), fd);
+	int r;
+	if (S_ISDIR(st.st_mode))
+		r = mount("tmpfs", tpath, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,nr_inodes=1");
+	else if (S_ISLNK(st.st_mode))
+		return 0; /* a symlink cannot be read through once its target is masked */
+	else
+		r = mount("/dev/null", tpath, NULL, MS_BIND, NULL);
+	if (r < 0)
+		return cella_error_set(err, errno, "linux.maskedPaths: mask `%s`", path);
+	return 0;
+}
+
+static int path_make_readonly(const char *path, struct cella_error *err)
+{
+	struct stat st;
+	char tpath[64];
+	cleanup_close int fd = path_open_nofollow(path, &st);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : cella_error_set(err, errno, "linux.readonlyPaths: `%s`", path);
+	fd_path(tpath, sizeof(tpath), fd);
+	if (mount(tpath, tpath, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return cella_error_set(err, errno, "linux.readonlyPaths: bind `%s`", path);
+	cleanup_close int top = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (top < 0 || mount_setattr_flags(top, true, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) < 0)
+		return cella_error_set(err, errno, "linux.readonlyPaths: make `%s` read-only", path);
+	return 0;
+}
+
+int rootfs_finalize(struct rootfs_ctx *ctx, struct cella_error *err)
+{
+	const struct oci_config *c = ctx->config;
+
+	for (size_t i = 0; i < c->n_masked_paths; i++)
+		if (path_mask(c->masked_paths[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < c->n_readonly_paths; i++)
+		if (path_make_readonly(c->readonly_paths[i], err) < 0)
+			return -1;
+	if (c->root_readonly) {
+		cleanup_close int root = open("/", O_PATH | O_CLOEXEC);
+		if (root < 0 || mount_setattr_flags(root, false, MS_RDONLY, 0) < 0)
+			return cella_error_set(err, errno, "root.readonly: remount / read-only");
+	}
+	return 0;
+}

@@ -30,6 +30,8 @@ struct oci_mount {
 	unsigned long flags;        /* MS_* set: MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_*ATIME, MS_SYNCHRONOUS, MS_DIRSYNC, MS_MANDLOCK, MS_BIND, MS_REC */
 	unsigned long clear_flags;  /* MS_* explicitly cleared: "rw", "suid", "dev", "exec", "atime", ... */
 	unsigned long propagation;  /* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (|MS_REC) or 0 */
+	unsigned long rec_flags;    /* from "rro", "rnosuid"...: applied recursively (mount_setattr AT_RECURSIVE) */
+	unsigned long rec_clear_flags; /* from "rrw", "rsuid"... */
 	char *data;                 /* remaining fs-specific options joined with ',' (NULL if none) */
 	bool bind;                  /* "bind" or "rbind" or type "bind" */
 	bool recursive;             /* "rbind" or "r*" attribute options */

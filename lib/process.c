@@ -1,1 +1,110 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The container process's own attributes, set in the order the kernel needs:
+ * privileged steps first, then the user switch, then capabilities. */
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/keyctl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "engine.h"
+#include "util.h"
+
+static int process_set_rlimits(const struct oci_process *p, struct cella_error *err)
+{
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		struct rlimit rl = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
+		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
+			return cella_error_set(err, errno, "process.rlimits[%zu]", i);
+	}
+	return 0;
+}
+
+static int process_set_user(const struct oci_process *p, struct cella_error *err)
+{
+	/* Drop the runtime's supplementary groups even when none are asked for.
+	 * In a user namespace with setgroups denied this is EPERM: nothing to drop. */
+	if (setgroups(p->n_additional_gids, p->additional_gids) < 0 && errno != EPERM)
+		return cella_error_set(err, errno, "process.user.additionalGids");
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		return cella_error_set(err, errno, "process.user.gid %u", (unsigned)p->gid);
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		return cella_error_set(err, errno, "process.user.uid %u", (unsigned)p->uid);
+	return 0;
+}
+
+int process_prepare(const struct oci_config *c, bool no_new_keyring, const char *id,
+		    struct cella_error *err)
+{
+	const struct oci_process *p = &c->process;
+
+	if (p->has_oom_score_adj) {
+		char buf[16];
+		int n = snprintf(buf, sizeof(buf), "%d", p->oom_score_adj);
+		if (write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", buf, n, err) < 0)
+			return cella_error_wrap(err, "process.oomScoreAdj");
+	}
+	if (process_set_rlimits(p, err) < 0)
+		return -1;
+	if (!no_new_keyring) {
+		char name[300];
+		snprintf(name, sizeof(name), "_ses.%s", id);
+		/* a fresh session keyring keeps the host's keys out of reach */
+		if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 &&
+		    errno != ENOSYS && errno != EPERM && errno != EACCES)
+			return cella_error_set(err, errno, "join a new session keyring");
+	}
+	if (p->has_capabilities) {
+		if (capabilities_drop_bounding(&p->caps, err) < 0)
+			return -1;
+		if (capabilities_keep(err) < 0)
+			return -1;
+	}
+	if (process_set_user(p, err) < 0)
+		return -1;
+	if (p->has_capabilities && capabilities_apply(&p->caps, err) < 0)
+		return -1;
+	umask(p->has_umask ? p->umask : 022);
+	if (p->cwd && chdir(p->cwd) < 0)
+		return cella_error_set(err, errno, "process.cwd `%s`", p->cwd);
+	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return cella_error_set(err, errno, "process.noNewPrivileges");
+	return 0;
+}
+
+static bool is_executable(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+char *process_find_executable(const struct oci_process *p, struct cella_error *err)
+{
+	const char *name = p->args[0];
+	if (strchr(name, '/')) {
+		if (!is_executable(name)) {
+			cella_error_set(err, errno ? errno : EACCES, "exec: `%s`", name);
+			return NULL;
+		}
+		return xstrdup(name);
+	}
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (size_t i = 0; i < p->n_env; i++)
+		if (!strncmp(p->env[i], "PATH=", 5))
+			path = p->env[i] + 5;
+	const char *dir = path;
+	while (*dir) {
+		const char *end = strchrnul(dir, ':');
+		char *cand = xasprintf("%.*s%s%s", (int)(end - dir), dir, end > dir ? "/" : "", name);
+		if (is_executable(cand))
+			return cand;
+		free(cand);
+		dir = *end ? end + 1 : end;
+	}
+	cella_error_set(err, ENOENT, "exec: `%s`: executable file not found in $PATH", name);
+	return NULL;
+}

@@ -186,7 +186,7 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
-unsigned long long proc_start_time(pid_t pid)
+unsigned long long proc_start_time(pid_t pid, char *state)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -202,6 +202,8 @@ unsigned long long proc_start_time(pid_t pid)
 	if (!p)
 		return 0;
 	p += 2;
+	if (state)
+		*state = *p;
 	/* p is at field 3 (state); start time is field 22 */
 	for (int field = 3; field < 22; field++) {
 		p = strchr(p, ' ');

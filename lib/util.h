@@ -51,8 +51,9 @@ void *xmalloc0(size_t n);      /* calloc that aborts on OOM: only for small fixe
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void strv_free(char **v);
-/* Start time of a process in clock ticks since boot (field 22 of stat); 0 if gone. */
-unsigned long long proc_start_time(pid_t pid);
+/* Start time of a process in clock ticks since boot (field 22 of stat); 0 if
+ * gone.  `state` (may be NULL) receives its state letter ('Z' for a zombie). */
+unsigned long long proc_start_time(pid_t pid, char *state);
 /* A container or component name: [A-Za-z0-9][A-Za-z0-9_.+-]*, <= 255 bytes, not "." or "..". */
 bool name_is_valid(const char *s);
 

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The two set-up commands of the README:
+#   make run     build, then run a container from a busybox bundle and show it working
+#   make check   build with -Werror, unit tests (plain and ASan/UBSan), integration tests
+# Both install what they need with apt-get (Debian 12) and are idempotent.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+PYTHON     ?= /usr/bin/python3
+DEPS = gcc libc6-dev pkg-config meson ninja-build libjansson-dev libcmocka-dev \
+       scdoc busybox-static python3-pytest iproute2 procps time crun runc
+
+.PHONY: all deps build run check unit unit-asan integration bench clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=release -Dwerror=true
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@tools/demo.sh $(BUILD)
+
+unit: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+$(BUILD_ASAN)/build.ninja:
+	meson setup $(BUILD_ASAN) --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+
+unit-asan: deps $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(BUILD_ASAN) --suite unit --print-errorlogs
+
+integration: build
+	CELLA_RUNTIME=$(CURDIR)/$(BUILD)/cella-runtime $(PYTHON) -m pytest -q tests
+
+check: unit unit-asan integration
+
+bench: build
+	bench/runtime.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

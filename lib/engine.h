@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internal interfaces of the container engine: the pieces container.c
+ * drives while it turns an oci_config into a process tree.  Everything
+ * here runs in the container's init process unless said otherwise.
+ */
+#ifndef CELLA_ENGINE_H
+#define CELLA_ENGINE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <cella/error.h>
+#include <cella/runtime.h>
+
+#include "cgroup.h"
+#include "oci.h"
+
+/* namespace.c */
+/* Open every namespace path of the config (O_RDONLY|O_CLOEXEC); fds[i] = -1
+ * for namespaces to create. */
+int namespaces_open(const struct oci_config *c, int *fds, struct cella_error *err);
+/* Flags of the namespaces to create (CLONE_NEW*). */
+int namespaces_new_flags(const struct oci_config *c);
+bool namespaces_has(const struct oci_config *c, int type);
+/* setns() into every joined namespace of type in `types`. */
+int namespaces_join(const struct oci_config *c, const int *fds, int types, struct cella_error *err);
+
+/* idmap.c: write /proc/PID/{uid,gid}_map (run by the parent). */
+int idmap_write(pid_t pid, const struct oci_config *c, struct cella_error *err);
+
+/* mount.c */
+struct rootfs_ctx {
+	const struct oci_config *config;
+	const char *rootfs;         /* absolute host path of the root filesystem */
+	enum cgroup_mode cgroup_mode;
+	bool no_pivot;
+	bool in_userns;             /* device nodes are bind-mounted, not created */
+	int console_sock;           /* >= 0: make a pty, send its master there */
+	int console_slave;          /* out: the pty slave, bind-mounted on /dev/console */
+};
+/* Mount everything below the rootfs and switch into it. */
+int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err);
+/* After pivot and sysctl: masked paths, read-only paths, read-only root. */
+int rootfs_finalize(struct rootfs_ctx *ctx, struct cella_error *err);
+/* Open `path` below `rootfd` (resolved as if rootfd were "/"), creating missing
+ * directories and, when `file` is true, the last component as an empty file. */
+int path_open_in_root(int rootfd, const char *path, bool create, bool file, struct cella_error *err);
+
+/* device.c: linux.devices, and with `defaults` (a fresh /dev) the default
+ * devices and the /dev symlinks.  `bind`: bind-mount host nodes (user ns). */
+int devices_create(int rootfd, const struct oci_config *c, bool defaults, bool bind,
+		   struct cella_error *err);
+
+/* sysctl.c: write linux.sysctl through the container's /proc/sys. */
+int sysctl_apply(const struct oci_config *c, struct cella_error *err);
+/* Refuse sysctls that are not namespaced or whose namespace is shared with the host. */
+int sysctl_validate(const struct oci_config *c, struct cella_error *err);
+
+/* capability.c */
+int capabilities_drop_bounding(const struct oci_capabilities *caps, struct cella_error *err);
+int capabilities_apply(const struct oci_capabilities *caps, struct cella_error *err);
+/* Keep capabilities across the setuid that follows. */
+int capabilities_keep(struct cella_error *err);
+
+/* console.c */
+/* Connect to the --console-socket (before pivot). */
+int console_socket_connect(const char *path, struct cella_error *err);
+/* Open a pty pair from `ptmx` (the container's devpts), send the master over `sock`. */
+int console_create(int sock, const char *ptmx, const struct oci_process *p, int *slave,
+		   struct cella_error *err);
+/* Make `slave` the controlling terminal and stdio. */
+int console_attach(int slave, struct cella_error *err);
+
+/* process.c: the last steps before exec. */
+int process_prepare(const struct oci_config *c, bool no_new_keyring, const char *id,
+		    struct cella_error *err);
+/* Resolve args[0] through PATH of the process env; caller frees. */
+char *process_find_executable(const struct oci_process *p, struct cella_error *err);
+
+/* state.c: the state directory of one container under the runtime root. */
+struct container_state {
+	char id[256];
+	pid_t pid;
+	unsigned long long start_time;   /* of pid, to detect pid reuse */
+	char bundle[4096];
+	char rootfs[4096];
+	char created[64];
+	char cgroup_path[4096];
+	char *annotations_json;
+	bool started;
+};
+/* Open (creating it 0700 if needed) the runtime root; returns a dirfd. */
+int state_root_open(const char *root, bool create, struct cella_error *err);
+int state_load(int rootfd, const char *id, struct container_state *st, struct cella_error *err);
+int state_save(int rootfd, const struct container_state *st, struct cella_error *err);
+int state_remove(int rootfd, const char *id, struct cella_error *err);
+void state_release(struct container_state *st);
+
+#endif
