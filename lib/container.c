@@ -888,6 +888,9 @@ int cella_container_delete(struct cella_runtime *rt, const char *id, unsigned fl
 		/* a state dir without state.json is a create that died half-way */
 		if (err->code == EBUSY && (flags & CELLA_DELETE_FORCE) && l.rootfd >= 0)
 			ret = state_remove(l.rootfd, id, err);
+		/* as runc: forcing the delete of what does not exist is not an error */
+		else if (err->code == ENOENT && (flags & CELLA_DELETE_FORCE) && name_is_valid(id))
+			ret = 0;
 		goto out;
 	}
 	if ((l.status == CELLA_STATUS_RUNNING || l.status == CELLA_STATUS_PAUSED) &&

@@ -3,7 +3,7 @@
  * The OCI runtime configuration (config.json, runtime-spec 1.2) as typed C
  * structures.  oci_config_parse() validates everything it stores, so the
  * rest of the engine never looks at JSON.  Optional scalars carry a `has_`
- * flag; arrays carry a count.
+ * flag; arrays carry a count (arrays of strings are also NULL-terminated).
  */
 #ifndef CELLA_OCI_H
 #define CELLA_OCI_H
@@ -160,7 +160,8 @@ const char *oci_namespace_name(int type);
 int oci_rlimit_resource(const char *name);       /* "RLIMIT_NOFILE" -> RLIMIT_NOFILE, -1 if unknown */
 int oci_capability_number(const char *name);     /* "CAP_KILL" -> 5, -1 if unknown */
 const char *oci_capability_name(int cap);
-/* Parse one mount option into `m` (shared with the spec's option list for `features`). */
+/* Parse one mount option into `m` (shared with the spec's option list for `features`).
+ * Returns 1 if `opt` is a generic mount option, 0 if it was appended to m->data. */
 int oci_mount_option_apply(struct oci_mount *m, const char *opt);
 extern const char *const oci_mount_options[];    /* NULL-terminated list of recognised option names */
 

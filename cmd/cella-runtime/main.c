@@ -105,11 +105,20 @@ static void usage(void)
 	printf("\nRun '" PROGRAM " <command> --help' for the options of a command.\n");
 }
 
+/* "cella-runtime kill [options] <container-id> [signal]" */
+static const char *command_synopsis(const struct command *c, char *buf, size_t size)
+{
+	snprintf(buf, size, PROGRAM " %s%s%s%s", c->name, c->opts[0] ? " [options]" : "",
+		 *c->usage ? " " : "", c->usage);
+	return buf;
+}
+
 static void command_usage(const struct command *c)
 {
-	printf("Usage: " PROGRAM " %s%s %s\n\n%s\n", c->name, c->opts[0] ? " [options]" : "",
-	       c->usage, c->summary);
-	printf("\nOptions:\n");
+	char synopsis[128];
+
+	printf("Usage: %s\n\n%s\n\nOptions:\n", command_synopsis(c, synopsis, sizeof(synopsis)),
+	       c->summary);
 	opts_help(stdout, c->opts);
 }
 
@@ -150,6 +159,7 @@ static int command_exec(const struct command *c, struct cella_runtime *rt, int a
 		.create.bundle = ".",
 		.format = "table",
 	};
+	char synopsis[128];
 	bool help = false;
 	int npos, first = 0;
 
@@ -161,13 +171,14 @@ static int command_exec(const struct command *c, struct cella_runtime *rt, int a
 	}
 	if (c->flags & CMD_ID) {
 		if (npos == 0)
-			return cella_error_set(err, 0, "%s: missing container id (usage: " PROGRAM " %s %s)",
-					       c->name, c->name, c->usage);
+			return cella_error_set(err, 0, "%s: missing container id; usage: %s", c->name,
+					       command_synopsis(c, synopsis, sizeof(synopsis)));
 		a.id = argv[first++];
 	}
 	if (c->max_args != ANY_ARGS && npos - first > c->max_args)
-		return cella_error_set(err, 0, "%s: unexpected argument `%s` (usage: " PROGRAM " %s %s)",
-				       c->name, argv[first + c->max_args], c->name, c->usage);
+		return cella_error_set(err, 0, "%s: unexpected argument `%s`; usage: %s", c->name,
+				       argv[first + c->max_args],
+				       command_synopsis(c, synopsis, sizeof(synopsis)));
 	a.rest = argv + first;
 	a.nrest = npos - first;
 	return c->run(rt, &a, err);
