@@ -106,6 +106,7 @@ enum {
 	CGROUP_V2_ALL = ~0u,
 	CGROUP_V2_HUGETLB = 1u << 0,
 	CGROUP_V2_UNIFIED = 1u << 1,
+	CGROUP_V2_BASE = 1u << 2,       /* everything else, devices included */
 };
 /* crun's mapping of cpu.shares [2, 262144] onto cpu.weight [1, 10000]. */
 uint64_t cgroup_v2_weight_from_shares(uint64_t shares);

@@ -1,1 +1,513 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cgroup v1: one hierarchy per controller (or per set of co-mounted
+ * controllers), plus the v1 side of hybrid.  Resources are written to the
+ * hierarchy that holds their controller; devices are devices.allow/deny
+ * lines; the container's view is a tmpfs with one mount per hierarchy.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "cgroup_internal.h"
+#include "util.h"
+
+#define V1_FREEZE_TIMEOUT_MS 5000
+
+/* The container's directory in the hierarchy of `controller`. */
+static int v1_dir(struct cgroup *cg, unsigned controller, const char *field, struct cella_error *err)
+{
+	struct cgroup_hier *h = cgroup_find(cg, controller);
+	if (!h)
+		return cella_error_set(err, ENOTSUP, "%s: the %s controller is not mounted", field,
+				       cgroup_controller_name(controller, false));
+	if (h->fd < 0)
+		return cella_error_set(err, ENOENT, "%s: cgroup %s is missing in %s", field, cg->path, h->mountpoint);
+	return h->fd;
+}
+
+/*
+ * A new cpuset cgroup starts with empty cpuset.cpus and cpuset.mems, and no
+ * task can join it until they are set: copy the parent's values down every
+ * level we created.  The parent is read once; the levels below get the same.
+ */
+int cgroup_v1_level_init(struct cgroup *cg, struct cgroup_hier *h, struct cella_error *err)
+{
+	char path[2100], cpus[4096], mems[4096];
+	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+	char *vals[] = { cpus, mems };
+
+	if (h->created_from >= cg->depth)
+		return 0;
+	size_t plen = h->created_from ? cg->ends[h->created_from - 1] : 0;
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%.*s%s%s", (int)plen, cg->rel, plen ? "/" : "", files[i]);
+		if (cgroup_read(h->rootfd, path, vals[i], sizeof(cpus), err) < 0)
+			return cella_error_wrap(err, "initialise cpuset of %s", cg->path);
+	}
+	for (size_t l = h->created_from; l < cg->depth; l++)
+		for (size_t i = 0; i < 2; i++) {
+			if (vals[i][0] == '\n' || !vals[i][0])
+				continue;
+			snprintf(path, sizeof(path), "%.*s/%s", (int)cg->ends[l], cg->rel, files[i]);
+			if (cgroup_write(h->rootfd, path, vals[i], "cgroup", err) < 0)
+				return cella_error_wrap(err, "initialise cpuset of %s", cg->path);
+		}
+	return 0;
+}
+
+static int write_i64(int fd, const char *file, const char *field, int64_t v, struct cella_error *err)
+{
+	return cgroup_writef(fd, file, field, err, "%" PRId64, v);
+}
+
+static int write_u64(int fd, const char *file, const char *field, uint64_t v, struct cella_error *err)
+{
+	return cgroup_writef(fd, file, field, err, "%" PRIu64, v);
+}
+
+/* Write `a` then `b`; when the kernel refuses `a` because of the current
+ * value of `b` (EINVAL), write `b` first. */
+static int write_pair(int fd, const char *fa, const char *fielda, const struct oci_opt_i64 *a,
+		      const char *fb, const char *fieldb, const struct oci_opt_i64 *b, struct cella_error *err)
+{
+	if (a->set && write_i64(fd, fa, fielda, a->v, err) < 0) {
+		if (err->code != EINVAL || !b->set)
+			return -1;
+		if (write_i64(fd, fb, fieldb, b->v, err) < 0 || write_i64(fd, fa, fielda, a->v, err) < 0)
+			return -1;
+		return 0;
+	}
+	if (b->set && write_i64(fd, fb, fieldb, b->v, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int v1_memory(struct cgroup *cg, const struct oci_resources *res, bool update, struct cella_error *err)
+{
+	const typeof(res->memory) *m = &res->memory;
+	if (!m->limit.set && !m->reservation.set && !m->swap.set && !m->kernel.set && !m->kernel_tcp.set &&
+	    !m->swappiness.set && !m->has_disable_oom_killer && !m->has_use_hierarchy)
+		return 0;
+	int fd = v1_dir(cg, CGROUP_C_MEMORY, "linux.resources.memory", err);
+	if (fd < 0)
+		return -1;
+	if (update && m->has_check_before_update && m->check_before_update && m->limit.set && m->limit.v >= 0) {
+		char buf[64];
+		if (cgroup_read(fd, "memory.usage_in_bytes", buf, sizeof(buf), err) < 0)
+			return cella_error_wrap(err, "linux.resources.memory.checkBeforeUpdate");
+		if (strtoull(buf, NULL, 10) > (uint64_t)m->limit.v)
+			return cella_error_set(err, EBUSY, "linux.resources.memory.limit: %" PRId64
+					       " is below the current usage %s", m->limit.v, strtok(buf, "\n"));
+	}
+	/* use_hierarchy must be set while the cgroup has no children: first */
+	if (m->has_use_hierarchy &&
+	    cgroup_write(fd, "memory.use_hierarchy", m->use_hierarchy ? "1" : "0",
+			 "linux.resources.memory.useHierarchy", err) < 0)
+		return -1;
+	/* memsw >= limit at all times: limit first, memsw first when raising past it */
+	if (write_pair(fd, "memory.limit_in_bytes", "linux.resources.memory.limit", &m->limit,
+		       "memory.memsw.limit_in_bytes", "linux.resources.memory.swap", &m->swap, err) < 0)
+		return -1;
+	if (m->reservation.set &&
+	    write_i64(fd, "memory.soft_limit_in_bytes", "linux.resources.memory.reservation", m->reservation.v, err) < 0)
+		return -1;
+	/* kernel memory limits are deprecated: newer kernels refuse them */
+	if (m->kernel.set &&
+	    write_i64(fd, "memory.kmem.limit_in_bytes", "linux.resources.memory.kernel", m->kernel.v, err) < 0 &&
+	    err->code != EOPNOTSUPP && err->code != ENOENT)
+		return -1;
+	if (m->kernel_tcp.set &&
+	    write_i64(fd, "memory.kmem.tcp.limit_in_bytes", "linux.resources.memory.kernelTCP", m->kernel_tcp.v, err) < 0)
+		return -1;
+	if (m->swappiness.set &&
+	    write_u64(fd, "memory.swappiness", "linux.resources.memory.swappiness", m->swappiness.v, err) < 0)
+		return -1;
+	if (m->has_disable_oom_killer &&
+	    cgroup_write(fd, "memory.oom_control", m->disable_oom_killer ? "1" : "0",
+			 "linux.resources.memory.disableOOMKiller", err) < 0)
+		return -1;
+	return 0;
+}
+
+static int v1_cpu(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
+{
+	const typeof(res->cpu) *c = &res->cpu;
+	if (c->shares.set || c->quota.set || c->period.set || c->realtime_runtime.set ||
+	    c->realtime_period.set || c->idle.set || c->burst.set) {
+		int fd = v1_dir(cg, CGROUP_C_CPU, "linux.resources.cpu", err);
+		if (fd < 0)
+			return -1;
+		if (c->shares.set && write_u64(fd, "cpu.shares", "linux.resources.cpu.shares", c->shares.v, err) < 0)
+			return -1;
+		/* a period shorter than the current one can be refused until the quota is set */
+		struct oci_opt_i64 period = { c->period.set, (int64_t)c->period.v };
+		if (write_pair(fd, "cpu.cfs_period_us", "linux.resources.cpu.period", &period,
+			       "cpu.cfs_quota_us", "linux.resources.cpu.quota", &c->quota, err) < 0)
+			return -1;
+		if (c->burst.set && write_u64(fd, "cpu.cfs_burst_us", "linux.resources.cpu.burst", c->burst.v, err) < 0)
+			return -1;
+		struct oci_opt_i64 rt_period = { c->realtime_period.set, (int64_t)c->realtime_period.v };
+		if (write_pair(fd, "cpu.rt_period_us", "linux.resources.cpu.realtimePeriod", &rt_period,
+			       "cpu.rt_runtime_us", "linux.resources.cpu.realtimeRuntime", &c->realtime_runtime, err) < 0)
+			return -1;
+		if (c->idle.set && write_i64(fd, "cpu.idle", "linux.resources.cpu.idle", c->idle.v, err) < 0)
+			return -1;
+	}
+	if (c->cpus || c->mems) {
+		int fd = v1_dir(cg, CGROUP_C_CPUSET, "linux.resources.cpu", err);
+		if (fd < 0)
+			return -1;
+		if (c->cpus && cgroup_write(fd, "cpuset.cpus", c->cpus, "linux.resources.cpu.cpus", err) < 0)
+			return -1;
+		if (c->mems && cgroup_write(fd, "cpuset.mems", c->mems, "linux.resources.cpu.mems", err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int v1_pids(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
+{
+	/* 0 leaves the limit alone (as runc does), negative is unlimited */
+	if (!res->pids.limit.set || res->pids.limit.v == 0)
+		return 0;
+	int fd = v1_dir(cg, CGROUP_C_PIDS, "linux.resources.pids", err);
+	if (fd < 0)
+		return -1;
+	if (res->pids.limit.v < 0)
+		return cgroup_write(fd, "pids.max", "max", "linux.resources.pids.limit", err);
+	return write_i64(fd, "pids.max", "linux.resources.pids.limit", res->pids.limit.v, err);
+}
+
+/* CFQ's blkio.* files, or BFQ's blkio.bfq.* when the former do not exist. */
+static int v1_blkio_weight(int fd, const char *file, const char *field, const char *value,
+			   struct cella_error *err)
+{
+	char bfq[64];
+	if (cgroup_write(fd, file, value, field, err) == 0)
+		return 0;
+	if (err->code != ENOENT)
+		return -1;
+	snprintf(bfq, sizeof(bfq), "blkio.bfq.%s", file + strlen("blkio."));
+	return cgroup_write(fd, bfq, value, field, err);
+}
+
+static int v1_throttle(int fd, const char *file, const char *field, const struct oci_throttle_device *t,
+		       size_t n, struct cella_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cgroup_writef(fd, file, field, err, "%" PRId64 ":%" PRId64 " %" PRIu64,
+				  t[i].major, t[i].minor, t[i].rate) < 0)
+			return -1;
+	return 0;
+}
+
+static int v1_blkio(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
+{
+	const typeof(res->blkio) *b = &res->blkio;
+	char buf[64];
+	if (!b->has_weight && !b->has_leaf_weight && !b->n_weight_device && !b->n_throttle_read_bps &&
+	    !b->n_throttle_write_bps && !b->n_throttle_read_iops && !b->n_throttle_write_iops)
+		return 0;
+	int fd = v1_dir(cg, CGROUP_C_IO, "linux.resources.blockIO", err);
+	if (fd < 0)
+		return -1;
+	if (b->has_weight) {
+		snprintf(buf, sizeof(buf), "%u", b->weight);
+		if (v1_blkio_weight(fd, "blkio.weight", "linux.resources.blockIO.weight", buf, err) < 0)
+			return -1;
+	}
+	if (b->has_leaf_weight) {
+		snprintf(buf, sizeof(buf), "%u", b->leaf_weight);
+		if (cgroup_write(fd, "blkio.leaf_weight", buf, "linux.resources.blockIO.leafWeight", err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < b->n_weight_device; i++) {
+		const struct oci_weight_device *w = &b->weight_device[i];
+		if (w->has_weight) {
+			snprintf(buf, sizeof(buf), "%" PRId64 ":%" PRId64 " %u", w->major, w->minor, w->weight);
+			if (v1_blkio_weight(fd, "blkio.weight_device", "linux.resources.blockIO.weightDevice", buf, err) < 0)
+				return -1;
+		}
+		if (w->has_leaf_weight) {
+			snprintf(buf, sizeof(buf), "%" PRId64 ":%" PRId64 " %u", w->major, w->minor, w->leaf_weight);
+			if (cgroup_write(fd, "blkio.leaf_weight_device", buf, "linux.resources.blockIO.weightDevice", err) < 0)
+				return -1;
+		}
+	}
+	if (v1_throttle(fd, "blkio.throttle.read_bps_device", "linux.resources.blockIO.throttleReadBpsDevice",
+			b->throttle_read_bps, b->n_throttle_read_bps, err) < 0 ||
+	    v1_throttle(fd, "blkio.throttle.write_bps_device", "linux.resources.blockIO.throttleWriteBpsDevice",
+			b->throttle_write_bps, b->n_throttle_write_bps, err) < 0 ||
+	    v1_throttle(fd, "blkio.throttle.read_iops_device", "linux.resources.blockIO.throttleReadIOPSDevice",
+			b->throttle_read_iops, b->n_throttle_read_iops, err) < 0 ||
+	    v1_throttle(fd, "blkio.throttle.write_iops_device", "linux.resources.blockIO.throttleWriteIOPSDevice",
+			b->throttle_write_iops, b->n_throttle_write_iops, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int v1_hugetlb(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
+{
+	char file[64];
+	if (!res->n_hugepage_limits)
+		return 0;
+	int fd = v1_dir(cg, CGROUP_C_HUGETLB, "linux.resources.hugepageLimits", err);
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < res->n_hugepage_limits; i++) {
+		snprintf(file, sizeof(file), "hugetlb.%s.limit_in_bytes", res->hugepage_limits[i].page_size);
+		if (write_u64(fd, file, "linux.resources.hugepageLimits", res->hugepage_limits[i].limit, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void v1_device_id(char *buf, size_t len, int64_t v)
+{
+	if (v < 0)
+		snprintf(buf, len, "*");
+	else
+		snprintf(buf, len, "%" PRId64, v);
+}
+
+/*
+ * One write per rule, in order, to devices.allow or devices.deny.  "a" alone
+ * resets the whole list (whatever the access), so it is only used for the
+ * full wildcard; "a" with an access subset or a major/minor becomes a "c"
+ * and a "b" rule, which is what it means.
+ */
+static int v1_devices(struct cgroup *cg, const struct oci_device_rule *rules, size_t n_rules,
+		      struct cella_error *err)
+{
+	int fd = v1_dir(cg, CGROUP_C_DEVICES, "linux.resources.devices", err);
+	if (fd < 0)
+		return -1;
+	cleanup_close int allow = openat(fd, "devices.allow", O_WRONLY | O_CLOEXEC);
+	cleanup_close int deny = openat(fd, "devices.deny", O_WRONLY | O_CLOEXEC);
+	if (allow < 0 || deny < 0)
+		return cella_error_set(err, errno, "linux.resources.devices: open devices.allow/deny");
+	for (size_t i = 0; i < n_rules; i++) {
+		const struct oci_device_rule *r = &rules[i];
+		char line[3][64], maj[24], min[24];
+		size_t n = 0;
+		if (!r->access[0])
+			continue;
+		v1_device_id(maj, sizeof(maj), r->major);
+		v1_device_id(min, sizeof(min), r->minor);
+		if (r->type == 'a' && r->major < 0 && r->minor < 0 && strlen(r->access) == 3) {
+			snprintf(line[n++], sizeof(line[0]), "a");
+		} else {
+			if (r->type == 'a' || r->type == 'c')
+				snprintf(line[n++], sizeof(line[0]), "c %s:%s %s", maj, min, r->access);
+			if (r->type == 'a' || r->type == 'b')
+				snprintf(line[n++], sizeof(line[0]), "b %s:%s %s", maj, min, r->access);
+		}
+		for (size_t k = 0; k < n; k++) {
+			ssize_t w;
+			do
+				w = write(r->allow ? allow : deny, line[k], strlen(line[k]));
+			while (w < 0 && errno == EINTR);
+			if (w < 0)
+				return cella_error_set(err, errno, "linux.resources.devices: write `%s` to %s", line[k],
+						       r->allow ? "devices.allow" : "devices.deny");
+		}
+	}
+	return 0;
+}
+
+int cgroup_v1_apply(struct cgroup *cg, const struct oci_resources *res,
+		    const struct oci_device_rule *rules, size_t n_rules, bool update,
+		    struct cella_error *err)
+{
+	if (res) {
+		if (v1_memory(cg, res, update, err) < 0 || v1_cpu(cg, res, err) < 0 || v1_pids(cg, res, err) < 0 ||
+		    v1_blkio(cg, res, err) < 0)
+			return -1;
+		/* on hybrid without a v1 hugetlb hierarchy, cgroup_v2_apply() does it */
+		if (cgroup_find(cg, CGROUP_C_HUGETLB) || cg->mode == CGROUP_MODE_V1)
+			if (v1_hugetlb(cg, res, err) < 0)
+				return -1;
+	}
+	if (rules && v1_devices(cg, rules, n_rules, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Freezer                                                              */
+
+int cgroup_v1_is_frozen(struct cgroup_hier *h, struct cella_error *err)
+{
+	char buf[32];
+	if (cgroup_read(h->fd, "freezer.state", buf, sizeof(buf), err) < 0)
+		return -1;
+	return !strncmp(buf, "FROZEN", 6);
+}
+
+/*
+ * Thawing is immediate; freezing goes through FREEZING until every task
+ * stopped.  Poll (the first check without sleeping) and write FROZEN again
+ * now and then, as tasks that were forking can make it stall.
+ */
+int cgroup_v1_freeze(struct cgroup_hier *h, bool frozen, struct cella_error *err)
+{
+	const char *want = frozen ? "FROZEN" : "THAWED";
+	long long deadline = cgroup_now_ms() + V1_FREEZE_TIMEOUT_MS;
+	unsigned us = 50;
+	for (int i = 0;; i++) {
+		if (i % 16 == 0 && cgroup_write(h->fd, "freezer.state", want, "freezer.state", err) < 0)
+			return -1;
+		char buf[32];
+		if (cgroup_read(h->fd, "freezer.state", buf, sizeof(buf), err) < 0)
+			return -1;
+		if (!strncmp(buf, want, strlen(want)))
+			return 0;
+		if (cgroup_now_ms() > deadline) {
+			struct cella_error ignored;
+			if (frozen)
+				cgroup_write(h->fd, "freezer.state", "THAWED", "freezer.state", &ignored);
+			return cella_error_set(err, ETIMEDOUT, "freezer.state still not %s after %d s", want,
+					       V1_FREEZE_TIMEOUT_MS / 1000);
+		}
+		cgroup_backoff(&us);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Mount                                                                */
+
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#endif
+#ifndef FSMOUNT_CLOEXEC
+#define FSMOUNT_CLOEXEC 0x00000001
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#define MOUNT_ATTR_NOATIME 0x00000010
+#define MOUNT_ATTR_STRICTATIME 0x00000020
+#define MOUNT_ATTR_NODIRATIME 0x00000080
+#endif
+enum { V1_FSCONFIG_SET_STRING = 1, V1_FSCONFIG_CMD_CREATE = 6 };
+
+static unsigned v1_mount_attrs(unsigned long flags)
+{
+	unsigned a = 0;
+	if (flags & MS_NOSUID)
+		a |= MOUNT_ATTR_NOSUID;
+	if (flags & MS_NODEV)
+		a |= MOUNT_ATTR_NODEV;
+	if (flags & MS_NOEXEC)
+		a |= MOUNT_ATTR_NOEXEC;
+	if (flags & MS_NOATIME)
+		a |= MOUNT_ATTR_NOATIME;
+	if (flags & MS_STRICTATIME)
+		a |= MOUNT_ATTR_STRICTATIME;
+	if (flags & MS_NODIRATIME)
+		a |= MOUNT_ATTR_NODIRATIME;
+	return a;
+}
+
+/* A detached tmpfs (mode=755) moved onto target; returns an fd on its root. */
+static int v1_tmpfs_mount(const char *target, unsigned long flags, struct cella_error *err)
+{
+	cleanup_close int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return cella_error_set(err, errno, "fsopen tmpfs");
+	if (syscall(SYS_fsconfig, fs, V1_FSCONFIG_SET_STRING, "mode", "755", 0) < 0 ||
+	    syscall(SYS_fsconfig, fs, V1_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return cella_error_set(err, errno, "create tmpfs");
+	int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, v1_mount_attrs(flags));
+	if (mnt < 0)
+		return cella_error_set(err, errno, "fsmount tmpfs");
+	if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		int e = errno;
+		close(mnt);
+		return cella_error_set(err, e, "move tmpfs onto the cgroup mount point");
+	}
+	return mnt;
+}
+
+/*
+ * The v1 view of a container: a tmpfs with one directory per hierarchy,
+ * named as on the host ("cpu,cpuacct", "systemd"), each a mount of that
+ * hierarchy (rooted at the container's cgroup when called in its cgroup
+ * namespace), symlinks for co-mounted controllers, and "unified" on hybrid.
+ *
+ * Assumption: we run in the container's new mount namespace before
+ * pivot_root, so /proc/self/mountinfo still lists the host's hierarchies
+ * under /sys/fs/cgroup; it is read first, before anything is mounted.  The
+ * tmpfs is built through an fd on its root (fsopen/fsmount, Linux 5.2)
+ * because `target` may be a /proc/self/fd/N path, which keeps naming the
+ * directory under the new mount.
+ */
+int cgroup_v1_mount(enum cgroup_mode mode, const char *target, unsigned long flags,
+		    struct cella_error *err)
+{
+	struct cgroup_hier *hier;
+	size_t n;
+	if (cgroup_hierarchies_discover(mode, &hier, &n, err) < 0)
+		return cella_error_wrap(err, "mount cgroup v1");
+	int ret = -1;
+	cleanup_close int mnt = v1_tmpfs_mount(target, flags, err);
+	if (mnt < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct cgroup_hier *h = &hier[i];
+		const char *dir = strrchr(h->mountpoint, '/') + 1;
+		char path[512], data[256] = "";
+		size_t len = 0;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", mnt, dir);
+		if (mkdirat(mnt, dir, 0755) < 0 && errno != EEXIST) {
+			cella_error_set(err, errno, "mkdir %s in the cgroup tmpfs", dir);
+			goto out;
+		}
+		if (h->v2) {
+			if (mount("cgroup2", path, "cgroup2", flags, NULL) < 0) {
+				cella_error_set(err, errno, "mount cgroup2 on %s", dir);
+				goto out;
+			}
+			continue;
+		}
+		for (unsigned bit = 1; bit && bit <= CGROUP_C_MISC; bit <<= 1)
+			if (h->controllers & bit)
+				len += snprintf(data + len, sizeof(data) - len, "%s%s", len ? "," : "",
+						cgroup_controller_name(bit, false));
+		if (h->name)
+			snprintf(data + len, sizeof(data) - len, "%sname=%s", len ? "," : "none,", h->name);
+		if (mount("cgroup", path, "cgroup", flags, data) < 0) {
+			cella_error_set(err, errno, "mount cgroup %s on %s", data, dir);
+			goto out;
+		}
+		for (unsigned bit = 1; bit && bit <= CGROUP_C_MISC; bit <<= 1) {
+			const char *c = cgroup_controller_name(bit, false);
+			if ((h->controllers & bit) && strcmp(c, dir) && symlinkat(dir, mnt, c) < 0 && errno != EEXIST) {
+				cella_error_set(err, errno, "symlink %s -> %s in the cgroup tmpfs", c, dir);
+				goto out;
+			}
+		}
+	}
+	if (flags & MS_RDONLY) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", mnt);
+		if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) {
+			cella_error_set(err, errno, "remount the cgroup tmpfs read-only");
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	cgroup_hierarchies_free(hier, n);
+	return ret;
+}

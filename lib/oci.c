@@ -348,21 +348,28 @@ static int fail(struct parser *p, const char *fmt, ...)
 
 static int parse_object(struct parser *p, json_t *obj, const struct field *fields, void *base);
 
-static int field_parse(struct parser *p, const struct field *f, json_t *v, char *base);
+static bool json_is_blank(json_t *v)
+{
+	return json_is_null(v) || (json_is_string(v) && !json_string_length(v)) ||
+	       (json_is_array(v) && !json_array_size(v));
+}
 
-/* An empty value asks for nothing: "", [], {} or objects of such. */
+/*
+ * An empty value asks for nothing: null, "", [], {}, or an object of blank
+ * lists such as {"prestart": []}.  A nested object is not empty: in maps such
+ * as linux.netDevices {"eth0": {}} the key itself is the request.
+ */
 static bool json_is_empty(json_t *v)
 {
 	const char *key;
 	json_t *member;
 
-	if (json_is_null(v) || (json_is_string(v) && !json_string_length(v)) ||
-	    (json_is_array(v) && !json_array_size(v)))
+	if (json_is_blank(v))
 		return true;
 	if (!json_is_object(v))
 		return false;
 	json_object_foreach(v, key, member)
-		if (!json_is_empty(member))
+		if (!json_is_blank(member))
 			return false;
 	return true;
 }
@@ -459,7 +466,11 @@ static int f_int(struct parser *p, const struct field *f, json_t *v, void *dst)
 				    f->min, f->max);
 		}
 		raw = (uint64_t)i;
-	} else if (!(json_is_real(v) && f->max == UINT64_MAX && huge_real_to_u64(json_real_value(v), &raw))) {
+	} else if (json_is_real(v) && huge_real_to_u64(json_real_value(v), &raw)) {
+		if (raw > f->max)
+			return fail(p, "%.0f is out of range (%" PRId64 " to %" PRIu64 ")", json_real_value(v),
+				    f->min, f->max);
+	} else {
 		return fail(p, "must be an integer");
 	}
 	switch (f->size) {

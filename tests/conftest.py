@@ -143,6 +143,8 @@ def _build_rootfs(dest: Path):
 @pytest.fixture(scope="session")
 def session_dir():
     d = Path(tempfile.mkdtemp(prefix="cella-t-", dir="/tmp"))
+    # traversable by the unprivileged host ids of user-namespaced containers
+    os.chmod(d, 0o755)
     yield d
     # Only remove what holds no mounts: never recurse through a leaked bind.
     if not _mounts_under(d):
@@ -339,6 +341,7 @@ class Runtime:
         self.tag = tag
         self.ids = []
         self.extra_names = []   # extra strings to look for in cgroup paths
+        self.on_cleanup = []    # callables run after the containers are deleted
         self._n = 0
         self._bundles = 0
 
@@ -493,6 +496,8 @@ class Runtime:
                 self("delete", "--force", cid, timeout=20)
             except AssertionError:
                 pass
+        for fn in self.on_cleanup:
+            fn()
 
 
 def host_ns(name):
@@ -522,6 +527,7 @@ def cgroup_v2_path(pid):
 def rt(request, session_dir, rootfs_template):
     safe = "".join(c if c.isalnum() else "-" for c in request.node.name)[:24].strip("-")
     base = Path(tempfile.mkdtemp(prefix=f"{safe}-", dir=session_dir))
+    os.chmod(base, 0o755)
     r = Runtime(RUNTIME, base, rootfs_template, secrets.token_hex(4))
     yield r
     r.cleanup()

@@ -549,6 +549,27 @@ static void probe_fds(const char *k)
 		closedir(d);
 }
 
+/* Clocks as seconds (float); the monotonic and boottime ones move with the
+ * time namespace offsets. */
+static void probe_clock(const char *k)
+{
+	static const struct { const char *name; clockid_t id; } clocks[] = {
+		{ "realtime", CLOCK_REALTIME }, { "monotonic", CLOCK_MONOTONIC },
+		{ "boottime", CLOCK_BOOTTIME },
+	};
+	j_obj_begin(k);
+	for (size_t i = 0; i < sizeof(clocks) / sizeof(clocks[0]); i++) {
+		struct timespec ts;
+		if (clock_gettime(clocks[i].id, &ts) == 0) {
+			j_key(clocks[i].name);
+			printf("%lld.%09ld", (long long)ts.tv_sec, ts.tv_nsec);
+		} else {
+			j_null(clocks[i].name);
+		}
+	}
+	j_obj_end();
+}
+
 static void probe_tty(const char *k)
 {
 	j_obj_begin(k);
@@ -863,13 +884,14 @@ static void probe_all(void)
 	probe_pid("pid");
 	probe_fds("fds");
 	probe_tty("tty");
+	probe_clock("clock");
 	j_obj_end();
 }
 
 static const char usage[] =
 	"usage: cella-probe COMMAND [ARGS]\n"
 	"  all ns ids caps mounts cgroup rlimits seccomp env cwd hostname umask oom\n"
-	"  pid fds tty                     report one aspect (all: every one) as JSON\n"
+	"  pid fds tty clock               report one aspect (all: every one) as JSON\n"
 	"  sysctl KEY...                   values of /proc/sys keys (a.b.c or a/b/c)\n"
 	"  stat PATH...                    lstat each path\n"
 	"  read PATH | write PATH DATA | open PATH [r|w|rw] | ls PATH\n"
@@ -903,7 +925,7 @@ int main(int argc, char **argv)
 		{ "rlimits", probe_rlimits }, { "seccomp", probe_seccomp },
 		{ "env", probe_env }, { "cwd", probe_cwd }, { "hostname", probe_hostname },
 		{ "umask", probe_umask }, { "oom", probe_oom }, { "pid", probe_pid },
-		{ "fds", probe_fds }, { "tty", probe_tty },
+		{ "fds", probe_fds }, { "tty", probe_tty }, { "clock", probe_clock },
 	};
 	const char *cmd = argc > 1 ? argv[1] : "all";
 	int rc = 0;
