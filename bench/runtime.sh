@@ -16,7 +16,11 @@
 # Environment:
 #   N=100            timed runs per runtime
 #   RSS_RUNS=10      extra runs under /usr/bin/time -f %M (max is reported)
-#   WARMUP=3         untimed runs per runtime before the timed loop
+#   WARMUP=3         untimed runs per runtime before each timed loop
+#   ROUNDS=5         split N into ROUNDS interleaved rounds (cella, crun, runc,
+#                    floor, cella, ...) so host drift hits all alike
+#   STATE_TMPFS=1    keep the runtimes' state roots on a private tmpfs (like
+#                    /run on most hosts); 0 = on the temp dir's filesystem
 #   VARIANT=plain    config variant, see variant_edit() below
 #   CELLA=...        cella-runtime binary (default: <repo>/build/cella-runtime)
 #   RUNTIMES="cella-runtime crun runc"   subset/order to measure
@@ -32,6 +36,8 @@ set -euo pipefail
 N=${N:-100}
 RSS_RUNS=${RSS_RUNS:-10}
 WARMUP=${WARMUP:-3}
+ROUNDS=${ROUNDS:-5}
+STATE_TMPFS=${STATE_TMPFS:-1}
 VARIANT=${VARIANT:-plain}
 SPEC_FROM=${SPEC_FROM:-auto}
 RUNTIMES=${RUNTIMES:-"cella-runtime crun runc"}
@@ -50,6 +56,7 @@ note() { echo "# $*" >&2; }
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer"
 [[ $RSS_RUNS =~ ^[1-9][0-9]*$ ]] || die "RSS_RUNS must be a positive integer"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a non-negative integer"
+if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || ((ROUNDS > N)); then die "ROUNDS must be in 1..N"; fi
 for t in crun runc unshare timeout date awk sha256sum; do
 	command -v "$t" >/dev/null || die "missing '$t' (install crun runc util-linux coreutils)"
 done
@@ -67,6 +74,15 @@ WORK=$(mktemp -d /tmp/cella-bench.XXXXXX)
 PFX=cbench$$            # container-id / cgroup-name prefix: [a-z0-9-] only
 BUNDLE=$WORK/bundle
 LEAKS=0
+STATE_FS=$(stat -fc %T "$WORK")
+mkdir -p "$WORK/state"
+if [[ $STATE_TMPFS == 1 ]]; then
+	# ext4 (and others) slow down inode allocation after many recent deletes
+	# (ext4 recently_deleted()), which would penalise whichever runtime runs
+	# later; a private tmpfs keeps state-dir churn out of the comparison.
+	mount -t tmpfs -o mode=0700,size=64m cella-bench "$WORK/state" || die "cannot mount tmpfs on $WORK/state"
+	STATE_FS=tmpfs
+fi
 
 # cgroup mode: unified (cgroup2 at /sys/fs/cgroup), hybrid (v1 + cgroup2 at
 # /sys/fs/cgroup/unified) or legacy.  crun 1.8 refuses hybrid mode, so on a
@@ -117,6 +133,9 @@ cleanup() {
 		note "left-over cgroup $d; removing"
 		rmdir "$d" 2>/dev/null || note "could not remove $d"
 	done < <(find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -type d -name "*$PFX*" 2>/dev/null | sort -r)
+	if mountpoint -q "$WORK/state"; then
+		umount "$WORK/state" 2>/dev/null || umount -l "$WORK/state" || note "could not unmount $WORK/state"
+	fi
 	rm -rf "$WORK"
 	exit "$rc"
 }
@@ -183,8 +202,10 @@ make_bundle() {
 		(cd "$b" && runc spec) || die "runc spec failed"
 		SPEC_USED="runc spec"
 	fi
-	json_edit "$b/config.json" '.process.terminal = false | .process.args = ["/bin/true"]' \
-		'c["process"]["terminal"] = False; c["process"]["args"] = ["/bin/true"]'
+	# ociVersion: crun 1.8 accepts only 1.0.x ("unknown version specified"),
+	# so the shared bundle says 1.0.2 whatever the spec generator wrote.
+	json_edit "$b/config.json" '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ["/bin/true"]' \
+		'c["ociVersion"] = "1.0.2"; c["process"]["terminal"] = False; c["process"]["args"] = ["/bin/true"]'
 	variant_edit "$b/config.json"
 }
 
@@ -254,20 +275,27 @@ echo "$((t1 - t0)) $fails $rss"
 EOF
 
 declare -A NS FAILS RSS
-run_loop() {  # NAME MODE CMD...
-	local name=$1 mode=$2 res; shift 2
+run_loop() {  # ROUND NAME MODE CMD...: adds round ROUND's share of N to NS/FAILS/RSS
+	local round=$1 name=$2 mode=$3 res ns fails rss; shift 3
 	local root=$WORK/state/$name err=$WORK/err-$name.log
+	local n=$((N / ROUNDS + (round < N % ROUNDS ? 1 : 0))) rss_runs=0
+	((round == 0)) && rss_runs=$RSS_RUNS
 	mkdir -p "$root"
 	local -a wrap=()
 	mapfile -d '' -t wrap < <(wrapper_for "$name")
-	res=$(timeout -k 10 $((120 + N * 10)) "${wrap[@]}" bash "$WORK/loop.sh" "$mode" "$N" "$WARMUP" "$RSS_RUNS" \
-		"$PFX-${name%%-*}" "$root" "$BUNDLE" "$err" "$GNU_TIME" -- "$@") \
+	res=$(timeout -k 10 $((120 + (n + WARMUP + rss_runs) * 10)) "${wrap[@]}" bash "$WORK/loop.sh" "$mode" "$n" "$WARMUP" "$rss_runs" \
+		"$PFX-${name%%-*}-$round" "$root" "$BUNDLE" "$err" "$GNU_TIME" -- "$@") \
 		|| die "$name: measurement loop aborted (timeout or wrapper failure); see above"
-	read -r "NS[$name]" "FAILS[$name]" "RSS[$name]" <<<"$res"
-	if [[ ${FAILS[$name]} -gt 0 ]]; then
-		note "$name: ${FAILS[$name]} run(s) failed; first errors:"
+	read -r ns fails rss <<<"$res"
+	NS[$name]=$((${NS[$name]:-0} + ns))
+	FAILS[$name]=$((${FAILS[$name]:-0} + fails))
+	RSS[$name]=${RSS[$name]:-0}
+	((rss > ${RSS[$name]})) && RSS[$name]=$rss
+	if ((fails > 0)); then
+		note "$name: $fails run(s) failed in round $round; first errors:"
 		head -n 5 "$err" >&2 || true
 	fi
+	return 0
 }
 
 # ---------------------------------------------------------------- main
@@ -275,7 +303,11 @@ make_bundle "$BUNDLE"
 make_probe_bundle
 DIGEST=$(bundle_digest)
 
-note "host: kernel $(uname -r), nproc $(nproc), cgroups $CGMODE; N=$N RSS_RUNS=$RSS_RUNS WARMUP=$WARMUP VARIANT=$VARIANT; config from '$SPEC_USED'"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+note "host: kernel $(uname -r), nproc $(nproc), cgroups $CGMODE, load $LOAD_START; N=$N ROUNDS=$ROUNDS RSS_RUNS=$RSS_RUNS WARMUP=$WARMUP VARIANT=$VARIANT; config from '$SPEC_USED'; state on $STATE_FS"
+if awk -v l="${LOAD_START%% *}" -v c="$(nproc)" 'BEGIN { exit !(l > 0.25 * c) }'; then
+	note "WARNING: the host is busy (load $LOAD_START); results will be noisy"
+fi
 [[ $CGMODE == hybrid ]] && note "crun runs inside one 'unshare -m' shell with $UNIFIED unmounted (crun 1.8 refuses hybrid cgroups)"
 
 MEASURED=()
@@ -293,15 +325,24 @@ for rt in $RUNTIMES; do
 		sed 's/^/#   /' "$WORK/probe-$rt.log" | head -n 10 >&2
 		die "$rt failed the probe run"
 	fi
-	note "measuring $rt ..."
-	run_loop "$rt" oci "$(runtime_bin "$rt")"
-	[[ $(bundle_digest) == "$DIGEST" ]] || die "bundle changed while running $rt"
-	[[ ${FAILS[$rt]} -eq 0 ]] || RT_FAILED=1
 	MEASURED+=("$rt")
 done
-note "measuring floor ..."
-run_loop floor floor unshare -fpmuin --mount-proc true
-[[ ${FAILS[floor]} -eq 0 ]] || RT_FAILED=1
+
+# Rounds interleave the runtimes (cella, crun, runc, floor, cella, ...) so
+# that drift and background noise on the host hit them alike.
+for ((round = 0; round < ROUNDS; round++)); do
+	for rt in "${MEASURED[@]}"; do
+		note "round $((round + 1))/$ROUNDS: $rt"
+		run_loop "$round" "$rt" oci "$(runtime_bin "$rt")"
+		[[ $(bundle_digest) == "$DIGEST" ]] || die "bundle changed while running $rt"
+	done
+	note "round $((round + 1))/$ROUNDS: floor"
+	run_loop "$round" floor floor unshare -fpmuin --mount-proc true
+done
+for rt in "${MEASURED[@]}" floor; do
+	[[ ${FAILS[$rt]} -eq 0 ]] || RT_FAILED=1
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Cost of crun's wrapper (paid once per loop, outside the timed region).
 WRAP_MS=
@@ -318,7 +359,8 @@ secs() { awk -v ns="${NS[$1]}" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 echo
-echo "runtime start-up: $N x run of /bin/true (busybox bundle, VARIANT=$VARIANT), peak RSS = max of $RSS_RUNS runs"
+echo "runtime start-up: $N x run of /bin/true (busybox bundle, VARIANT=$VARIANT, $ROUNDS interleaved rounds, state on $STATE_FS), peak RSS = max of $RSS_RUNS runs"
+echo "host: kernel $(uname -r), nproc $(nproc), cgroups $CGMODE, load avg at start $LOAD_START, at end $LOAD_END"
 echo
 echo "| runtime | runs | failures | total s | ms/container | above floor ms | peak RSS KiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|"

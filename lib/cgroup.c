@@ -182,7 +182,7 @@ long long cgroup_now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-void cgroup_backoff(unsigned *us)
+void cgroup_backoff_sleep(unsigned *us)
 {
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)*us * 1000 };
 	nanosleep(&ts, NULL);
@@ -206,27 +206,48 @@ static const struct oci_device_rule default_device_rules[] = {
 	{ true, 'c', 136, -1, "rwm" },  /* pts */
 };
 
-/*
- * Every cgroup starts from "deny all" (as runc and crun do, on v1 and v2
- * alike) so that a config without rules does not hand the container every
- * host device; then the config's rules, then the defaults, then linux.devices.
- */
-struct oci_device_rule *cgroup_device_rules(const struct oci_resources *res,
-					    const struct oci_device_rule *extra, size_t n_extra,
-					    size_t *n)
+static bool device_rule_is_reset(const struct oci_device_rule *d)
 {
-	size_t n_res = res ? res->n_devices : 0;
-	struct oci_device_rule *r = xmalloc0((1 + n_res + ARRAY_SIZE(default_device_rules) + n_extra) * sizeof(*r));
+	return d->type == 'a' && d->major < 0 && d->minor < 0 && strchr(d->access, 'r') &&
+	       strchr(d->access, 'w') && strchr(d->access, 'm');
+}
+
+/*
+ * The effective rule list; the last matching rule wins.  Every cgroup starts
+ * from "deny all" (as runc and crun do, on v1 and v2 alike) so that a config
+ * without rules does not hand the container every host device.  The OCI
+ * defaults and the linux.devices entries go right after the config's last
+ * rule covering every device (its "deny all", usually the first rule), and
+ * before its other rules: the config's usual leading "deny all" does not
+ * take /dev/null away, yet a config can still deny a default device or
+ * narrow its access (unlike runc, which appends the defaults at the end).
+ */
+struct oci_device_rule *cgroup_device_rules_build(const struct oci_resources *res,
+						  const struct oci_device_rule *extra, size_t n_extra,
+						  size_t *n)
+{
+	size_t n_res = res ? res->n_devices : 0, reset = 0;
+	struct oci_device_rule *r = xmalloc0((3 + n_res + ARRAY_SIZE(default_device_rules) + n_extra) * sizeof(*r));
 	size_t k = 0;
-	/* a leading "a" rule resets everything anyway */
-	if (!n_res || res->devices[0].type != 'a' || res->devices[0].major >= 0 || res->devices[0].minor >= 0)
-		r[k++] = (struct oci_device_rule){ false, 'a', -1, -1, "rwm" };
 	for (size_t i = 0; i < n_res; i++)
+		if (device_rule_is_reset(&res->devices[i]))
+			reset = i + 1;
+	if (!reset)
+		r[k++] = (struct oci_device_rule){ false, 'a', -1, -1, "rwm" };
+	for (size_t i = 0; i < reset; i++)
 		r[k++] = res->devices[i];
 	for (size_t i = 0; i < ARRAY_SIZE(default_device_rules); i++)
 		r[k++] = default_device_rules[i];
 	for (size_t i = 0; i < n_extra; i++)
 		r[k++] = extra[i];
+	for (size_t i = reset; i < n_res; i++)
+		r[k++] = res->devices[i];
+	/* mknod is never what the rules restrict (as with runc, crun, Docker):
+	 * CAP_MKNOD guards it, and a node is of no use without "r" or "w".  The
+	 * container's /dev is populated with mknod from inside the cgroup, so a
+	 * rule denying a default device must not make its creation fail. */
+	r[k++] = (struct oci_device_rule){ true, 'c', -1, -1, "m" };
+	r[k++] = (struct oci_device_rule){ true, 'b', -1, -1, "m" };
 	*n = k;
 	return r;
 }
@@ -398,7 +419,7 @@ const char *cgroup_get_path(const struct cgroup *cg)
 }
 
 /* The first `level`+1 components of the path, relative ("cella" for 0). */
-static const char *cgroup_prefix(const struct cgroup *cg, size_t level, char *buf, size_t len)
+static const char *cgroup_prefix_format(const struct cgroup *cg, size_t level, char *buf, size_t len)
 {
 	size_t n = cg->ends[level];
 	if (n >= len)
@@ -455,7 +476,7 @@ static void cgroup_rollback(struct cgroup *cg)
 			h->fd = -1;
 		}
 		for (size_t l = cg->depth; l-- > h->created_from;)
-			unlinkat(h->rootfd, cgroup_prefix(cg, l, buf, sizeof(buf)), AT_REMOVEDIR);
+			unlinkat(h->rootfd, cgroup_prefix_format(cg, l, buf, sizeof(buf)), AT_REMOVEDIR);
 		h->created_from = cg->depth;
 	}
 }
@@ -480,7 +501,7 @@ static int cgroup_hier_mkdir(struct cgroup *cg, struct cgroup_hier *h, struct ce
 			return cella_error_set(err, errno, "mkdir %s%s", h->mountpoint, cg->path);
 		int e = 0;
 		for (size_t l = 0; l < cg->depth && !e; l++) {
-			if (mkdirat(h->rootfd, cgroup_prefix(cg, l, buf, sizeof(buf)), 0755) == 0) {
+			if (mkdirat(h->rootfd, cgroup_prefix_format(cg, l, buf, sizeof(buf)), 0755) == 0) {
 				if (h->created_from == cg->depth)
 					h->created_from = l;
 			} else if (errno != EEXIST) {
@@ -538,20 +559,19 @@ static int cgroup_resources_validate(enum cgroup_mode mode, const struct oci_res
 	return cgroup_device_rules_validate(res, err);
 }
 
-/* Which parts of res go to the v2 hierarchy: everything on v2; on hybrid the
- * unified keys, and hugetlb when no v1 hierarchy has it. */
+/*
+ * Which parts of res go to the v2 hierarchy: everything on v2; on hybrid only
+ * the unified keys, which ask for v2 files by name.  The hybrid cgroup2 is
+ * otherwise left controller-less, as systemd set it up: a controller the v1
+ * side lacks (e.g. hugetlb) is refused rather than enabled there.
+ */
 static unsigned cgroup_v2_parts(struct cgroup *cg, const struct oci_resources *res)
 {
 	if (cg->mode == CGROUP_MODE_V2)
 		return CGROUP_V2_ALL;
-	unsigned parts = 0;
-	if (cg->mode == CGROUP_MODE_HYBRID && res) {
-		if (res->n_unified)
-			parts |= CGROUP_V2_UNIFIED;
-		if (res->n_hugepage_limits && !cgroup_find(cg, CGROUP_C_HUGETLB))
-			parts |= CGROUP_V2_HUGETLB;
-	}
-	return parts;
+	if (cg->mode == CGROUP_MODE_HYBRID && res && res->n_unified)
+		return CGROUP_V2_UNIFIED;
+	return 0;
 }
 
 static int cgroup_resources_write(struct cgroup *cg, const struct oci_resources *res,
@@ -598,7 +618,7 @@ struct cgroup *cgroup_create(const char *path, const struct oci_resources *res,
 			true, d->type == 'b' ? 'b' : 'c', d->major, d->minor, "rwm"
 		};
 	}
-	rules = cgroup_device_rules(res, cg->dev_rules, cg->n_dev_rules, &n_rules);
+	rules = cgroup_device_rules_build(res, cg->dev_rules, cg->n_dev_rules, &n_rules);
 
 	char ctrl[512];
 	cgroup_v2_controllers_needed(res, cgroup_v2_parts(cg, res), ctrl, sizeof(ctrl));
@@ -658,7 +678,7 @@ int cgroup_apply(struct cgroup *cg, const struct oci_resources *res, struct cell
 	size_t n_rules = 0;
 	/* an update without device rules leaves the device rules alone */
 	cleanup_free struct oci_device_rule *rules =
-		res->n_devices ? cgroup_device_rules(res, cg->dev_rules, cg->n_dev_rules, &n_rules) : NULL;
+		res->n_devices ? cgroup_device_rules_build(res, cg->dev_rules, cg->n_dev_rules, &n_rules) : NULL;
 	return cgroup_resources_write(cg, res, rules, n_rules, false, true, err);
 }
 
@@ -740,7 +760,7 @@ static int procs_collect(int dirfd, struct pidvec *out, int level, struct cella_
 }
 
 /* The hierarchy that sees every process: the v2 one when there is one. */
-static struct cgroup_hier *cgroup_tracking(struct cgroup *cg)
+static struct cgroup_hier *cgroup_tracking_find(struct cgroup *cg)
 {
 	struct cgroup_hier *h = cgroup_find_v2(cg);
 	if (h && h->fd >= 0 && !h->gone)
@@ -753,7 +773,7 @@ static struct cgroup_hier *cgroup_tracking(struct cgroup *cg)
 
 static int cgroup_pids_collect(struct cgroup *cg, struct pidvec *p, struct cella_error *err)
 {
-	struct cgroup_hier *h = cgroup_tracking(cg);
+	struct cgroup_hier *h = cgroup_tracking_find(cg);
 	if (!h || procs_collect(h->fd, p, 0, err) < 0)
 		return h ? -1 : 0;
 	if (p->n > 1) {
@@ -797,9 +817,9 @@ static int cgroup_signal_all(struct cgroup *cg, int sig, struct cella_error *err
 			ret = -1;
 			break;
 		}
-		size_t fresh = 0;
+		size_t fresh = 0, sorted = done.n;
 		for (size_t i = 0; i < p.n; i++) {
-			if (bsearch(&p.v[i], done.v, done.n, sizeof(pid_t), pid_cmp))
+			if (bsearch(&p.v[i], done.v, sorted, sizeof(pid_t), pid_cmp))
 				continue;
 			if (kill(p.v[i], sig) < 0 && errno != ESRCH) {
 				ret = cella_error_set(err, errno, "signal %d to pid %d", sig, (int)p.v[i]);
@@ -902,7 +922,7 @@ static void cgroup_parents_remove(struct cgroup *cg, struct cgroup_hier *h)
 	for (size_t l = cg->depth - 1; l-- > 0;) {
 		if (l < h->created_from && !ours)
 			break;
-		if (unlinkat(h->rootfd, cgroup_prefix(cg, l, buf, sizeof(buf)), AT_REMOVEDIR) < 0 && errno != ENOENT)
+		if (unlinkat(h->rootfd, cgroup_prefix_format(cg, l, buf, sizeof(buf)), AT_REMOVEDIR) < 0 && errno != ENOENT)
 			break;
 	}
 }
@@ -936,7 +956,7 @@ static int cgroup_destroy_slow(struct cgroup *cg, struct cella_error *err)
 		if (cgroup_now_ms() > deadline)
 			return cella_error_set(err, EBUSY, "remove cgroup %s: processes still there after %d s",
 					       cg->path, CGROUP_DESTROY_TIMEOUT_MS / 1000);
-		cgroup_backoff(&us);
+		cgroup_backoff_sleep(&us);
 	}
 }
 

@@ -33,7 +33,8 @@ const char *cgroup_mode_name(enum cgroup_mode mode);
  * "..", no empty components) in every hierarchy, enabling the controllers
  * it needs on v2, and apply `res` (may be NULL).  Default device rules (the
  * OCI default devices plus `devices`, n_devices entries) are added after the
- * rules in `res`.  On failure nothing is left behind.
+ * last rule in `res` that covers every device (its leading "deny all"), so
+ * its later rules can still restrict them.  On failure nothing is left behind.
  */
 struct cgroup *cgroup_create(const char *path, const struct oci_resources *res,
 			     const struct oci_device *devices, size_t n_devices,

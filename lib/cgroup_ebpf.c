@@ -30,7 +30,7 @@
 
 enum { R0 = BPF_REG_0, R1, R2, R3, R4, R5 };
 
-static int access_mask(const char *access)
+static int access_mask_parse(const char *access)
 {
 	int m = 0;
 	for (const char *p = access; *p; p++)
@@ -60,7 +60,7 @@ struct bpf_insn *cgroup_ebpf_build(const struct oci_device_rule *rules, size_t n
 
 	for (size_t i = n_rules; i-- > 0;) {
 		const struct oci_device_rule *r = &rules[i];
-		int mask = access_mask(r->access);
+		int mask = access_mask_parse(r->access);
 		size_t start = n;
 		if (!mask)      /* matches no access */
 			continue;
@@ -80,7 +80,8 @@ struct bpf_insn *cgroup_ebpf_build(const struct oci_device_rule *rules, size_t n
 		p[n++] = MOV64_IMM(R0, r->allow ? 1 : 0);
 		p[n++] = EXIT_INSN();
 		for (size_t k = start; k < n - 2; k++)   /* "no match": to the next rule */
-			p[k].off = (int16_t)(n - k - 1);
+			if (BPF_CLASS(p[k].code) == BPF_JMP)
+				p[k].off = (int16_t)(n - k - 1);
 		/* matches everything: older rules are unreachable, and the verifier
 		 * refuses unreachable code */
 		if (wildcard) {
@@ -163,8 +164,24 @@ int cgroup_ebpf_apply(int fd, const struct oci_device_rule *rules, size_t n_rule
 	a.license = (uint64_t)(uintptr_t)"GPL";
 	/* bpf() fds are close-on-exec */
 	cleanup_close int prog = bpf_call(BPF_PROG_LOAD, &a);
-	if (prog < 0)
-		return cella_error_set(err, errno, "load the device program (%zu instructions)", n);
+	if (prog < 0) {
+		int e = errno;
+		/* again with the verifier's log, for the error message only */
+		char log[4096] = "";
+		a.log_buf = (uint64_t)(uintptr_t)log;
+		a.log_size = sizeof(log);
+		a.log_level = 1;
+		if (e != EPERM)
+			bpf_call(BPF_PROG_LOAD, &a);
+		/* the complaint is the line before the "processed N insns" summary */
+		char *end = strstr(log, "\nprocessed ");
+		if (end)
+			*end = '\0';
+		const char *why = strrchr(log, '\n');
+		why = why ? why + 1 : log;
+		return cella_error_set(err, e, "load the device program (%zu instructions%s%s)", n,
+				       why[0] ? "; verifier: " : "", why);
+	}
 
 	uint32_t old[64], n_old = 0;
 	if (replace) {

@@ -78,11 +78,12 @@ struct cgroup_hier *cgroup_find(struct cgroup *cg, unsigned controller);
 struct cgroup_hier *cgroup_find_v2(struct cgroup *cg);
 const char *cgroup_controller_name(unsigned bit, bool v2);
 /* Sleep `*us` microseconds, then double it up to 10 ms. */
-void cgroup_backoff(unsigned *us);
+void cgroup_backoff_sleep(unsigned *us);
 /* Milliseconds on CLOCK_MONOTONIC. */
 long long cgroup_now_ms(void);
-/* The device rules of res (may be NULL), then the OCI defaults, then `extra`. */
-struct oci_device_rule *cgroup_device_rules(const struct oci_resources *res,
+/* The rules to apply, in order: res's (may be NULL) with the OCI defaults and
+ * `extra` inserted after its last "every device" rule (see cgroup.c). */
+struct oci_device_rule *cgroup_device_rules_build(const struct oci_resources *res,
 					    const struct oci_device_rule *extra, size_t n_extra,
 					    size_t *n);
 int cgroup_device_rules_validate(const struct oci_resources *res, struct cella_error *err);
@@ -104,9 +105,8 @@ int cgroup_v1_mount(enum cgroup_mode mode, const char *target, unsigned long fla
 /* cgroup_v2.c */
 enum {
 	CGROUP_V2_ALL = ~0u,
-	CGROUP_V2_HUGETLB = 1u << 0,
-	CGROUP_V2_UNIFIED = 1u << 1,
-	CGROUP_V2_BASE = 1u << 2,       /* everything else, devices included */
+	CGROUP_V2_UNIFIED = 1u << 0,    /* linux.resources.unified */
+	CGROUP_V2_BASE = 1u << 1,       /* everything else, devices included */
 };
 /* crun's mapping of cpu.shares [2, 262144] onto cpu.weight [1, 10000]. */
 uint64_t cgroup_v2_weight_from_shares(uint64_t shares);

@@ -20,7 +20,7 @@
 #define V1_FREEZE_TIMEOUT_MS 5000
 
 /* The container's directory in the hierarchy of `controller`. */
-static int v1_dir(struct cgroup *cg, unsigned controller, const char *field, struct cella_error *err)
+static int v1_dir_get(struct cgroup *cg, unsigned controller, const char *field, struct cella_error *err)
 {
 	struct cgroup_hier *h = cgroup_find(cg, controller);
 	if (!h)
@@ -35,24 +35,34 @@ static int v1_dir(struct cgroup *cg, unsigned controller, const char *field, str
  * A new cpuset cgroup starts with empty cpuset.cpus and cpuset.mems, and no
  * task can join it until they are set: copy the parent's values down every
  * level we created.  The parent is read once; the levels below get the same.
+ * An empty parent is one a concurrent create made and has not initialised
+ * yet (or one a crash left): then start from its own parent, and so on.
  */
 int cgroup_v1_level_init(struct cgroup *cg, struct cgroup_hier *h, struct cella_error *err)
 {
-	char path[2100], cpus[4096], mems[4096];
 	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
-	char *vals[] = { cpus, mems };
+	char path[2100], vals[2][4096];
 
 	if (h->created_from >= cg->depth)
 		return 0;
-	size_t plen = h->created_from ? cg->ends[h->created_from - 1] : 0;
-	for (size_t i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%.*s%s%s", (int)plen, cg->rel, plen ? "/" : "", files[i]);
-		if (cgroup_read(h->rootfd, path, vals[i], sizeof(cpus), err) < 0)
-			return cella_error_wrap(err, "initialise cpuset of %s", cg->path);
-	}
-	for (size_t l = h->created_from; l < cg->depth; l++)
+	size_t from = h->created_from;
+	for (;;) {
+		size_t plen = from ? cg->ends[from - 1] : 0;
+		bool empty = false;
 		for (size_t i = 0; i < 2; i++) {
-			if (vals[i][0] == '\n' || !vals[i][0])
+			snprintf(path, sizeof(path), "%.*s%s%s", (int)plen, cg->rel, plen ? "/" : "", files[i]);
+			if (cgroup_read(h->rootfd, path, vals[i], sizeof(vals[i]), err) < 0)
+				return cella_error_wrap(err, "initialise cpuset of %s", cg->path);
+			vals[i][strcspn(vals[i], "\n")] = '\0';
+			empty |= !vals[i][0];
+		}
+		if (!empty || from == 0)
+			break;
+		from--;
+	}
+	for (size_t l = from; l < cg->depth; l++)
+		for (size_t i = 0; i < 2; i++) {
+			if (!vals[i][0])
 				continue;
 			snprintf(path, sizeof(path), "%.*s/%s", (int)cg->ends[l], cg->rel, files[i]);
 			if (cgroup_write(h->rootfd, path, vals[i], "cgroup", err) < 0)
@@ -61,49 +71,50 @@ int cgroup_v1_level_init(struct cgroup *cg, struct cgroup_hier *h, struct cella_
 	return 0;
 }
 
-static int write_i64(int fd, const char *file, const char *field, int64_t v, struct cella_error *err)
+static int i64_write(int fd, const char *file, const char *field, int64_t v, struct cella_error *err)
 {
 	return cgroup_writef(fd, file, field, err, "%" PRId64, v);
 }
 
-static int write_u64(int fd, const char *file, const char *field, uint64_t v, struct cella_error *err)
+static int u64_write(int fd, const char *file, const char *field, uint64_t v, struct cella_error *err)
 {
 	return cgroup_writef(fd, file, field, err, "%" PRIu64, v);
 }
 
 /* Write `a` then `b`; when the kernel refuses `a` because of the current
  * value of `b` (EINVAL), write `b` first. */
-static int write_pair(int fd, const char *fa, const char *fielda, const struct oci_opt_i64 *a,
+static int pair_write(int fd, const char *fa, const char *fielda, const struct oci_opt_i64 *a,
 		      const char *fb, const char *fieldb, const struct oci_opt_i64 *b, struct cella_error *err)
 {
-	if (a->set && write_i64(fd, fa, fielda, a->v, err) < 0) {
+	if (a->set && i64_write(fd, fa, fielda, a->v, err) < 0) {
 		if (err->code != EINVAL || !b->set)
 			return -1;
-		if (write_i64(fd, fb, fieldb, b->v, err) < 0 || write_i64(fd, fa, fielda, a->v, err) < 0)
+		if (i64_write(fd, fb, fieldb, b->v, err) < 0 || i64_write(fd, fa, fielda, a->v, err) < 0)
 			return -1;
 		return 0;
 	}
-	if (b->set && write_i64(fd, fb, fieldb, b->v, err) < 0)
+	if (b->set && i64_write(fd, fb, fieldb, b->v, err) < 0)
 		return -1;
 	return 0;
 }
 
-static int v1_memory(struct cgroup *cg, const struct oci_resources *res, bool update, struct cella_error *err)
+static int v1_memory_apply(struct cgroup *cg, const struct oci_resources *res, bool update, struct cella_error *err)
 {
 	const typeof(res->memory) *m = &res->memory;
 	if (!m->limit.set && !m->reservation.set && !m->swap.set && !m->kernel.set && !m->kernel_tcp.set &&
 	    !m->swappiness.set && !m->has_disable_oom_killer && !m->has_use_hierarchy)
 		return 0;
-	int fd = v1_dir(cg, CGROUP_C_MEMORY, "linux.resources.memory", err);
+	int fd = v1_dir_get(cg, CGROUP_C_MEMORY, "linux.resources.memory", err);
 	if (fd < 0)
 		return -1;
 	if (update && m->has_check_before_update && m->check_before_update && m->limit.set && m->limit.v >= 0) {
 		char buf[64];
 		if (cgroup_read(fd, "memory.usage_in_bytes", buf, sizeof(buf), err) < 0)
 			return cella_error_wrap(err, "linux.resources.memory.checkBeforeUpdate");
+		buf[strcspn(buf, "\n")] = '\0';
 		if (strtoull(buf, NULL, 10) > (uint64_t)m->limit.v)
 			return cella_error_set(err, EBUSY, "linux.resources.memory.limit: %" PRId64
-					       " is below the current usage %s", m->limit.v, strtok(buf, "\n"));
+					       " is below the current usage %s", m->limit.v, buf);
 	}
 	/* use_hierarchy must be set while the cgroup has no children: first */
 	if (m->has_use_hierarchy &&
@@ -111,22 +122,22 @@ static int v1_memory(struct cgroup *cg, const struct oci_resources *res, bool up
 			 "linux.resources.memory.useHierarchy", err) < 0)
 		return -1;
 	/* memsw >= limit at all times: limit first, memsw first when raising past it */
-	if (write_pair(fd, "memory.limit_in_bytes", "linux.resources.memory.limit", &m->limit,
+	if (pair_write(fd, "memory.limit_in_bytes", "linux.resources.memory.limit", &m->limit,
 		       "memory.memsw.limit_in_bytes", "linux.resources.memory.swap", &m->swap, err) < 0)
 		return -1;
 	if (m->reservation.set &&
-	    write_i64(fd, "memory.soft_limit_in_bytes", "linux.resources.memory.reservation", m->reservation.v, err) < 0)
+	    i64_write(fd, "memory.soft_limit_in_bytes", "linux.resources.memory.reservation", m->reservation.v, err) < 0)
 		return -1;
 	/* kernel memory limits are deprecated: newer kernels refuse them */
 	if (m->kernel.set &&
-	    write_i64(fd, "memory.kmem.limit_in_bytes", "linux.resources.memory.kernel", m->kernel.v, err) < 0 &&
+	    i64_write(fd, "memory.kmem.limit_in_bytes", "linux.resources.memory.kernel", m->kernel.v, err) < 0 &&
 	    err->code != EOPNOTSUPP && err->code != ENOENT)
 		return -1;
 	if (m->kernel_tcp.set &&
-	    write_i64(fd, "memory.kmem.tcp.limit_in_bytes", "linux.resources.memory.kernelTCP", m->kernel_tcp.v, err) < 0)
+	    i64_write(fd, "memory.kmem.tcp.limit_in_bytes", "linux.resources.memory.kernelTCP", m->kernel_tcp.v, err) < 0)
 		return -1;
 	if (m->swappiness.set &&
-	    write_u64(fd, "memory.swappiness", "linux.resources.memory.swappiness", m->swappiness.v, err) < 0)
+	    u64_write(fd, "memory.swappiness", "linux.resources.memory.swappiness", m->swappiness.v, err) < 0)
 		return -1;
 	if (m->has_disable_oom_killer &&
 	    cgroup_write(fd, "memory.oom_control", m->disable_oom_killer ? "1" : "0",
@@ -135,32 +146,32 @@ static int v1_memory(struct cgroup *cg, const struct oci_resources *res, bool up
 	return 0;
 }
 
-static int v1_cpu(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
+static int v1_cpu_apply(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
 {
 	const typeof(res->cpu) *c = &res->cpu;
 	if (c->shares.set || c->quota.set || c->period.set || c->realtime_runtime.set ||
 	    c->realtime_period.set || c->idle.set || c->burst.set) {
-		int fd = v1_dir(cg, CGROUP_C_CPU, "linux.resources.cpu", err);
+		int fd = v1_dir_get(cg, CGROUP_C_CPU, "linux.resources.cpu", err);
 		if (fd < 0)
 			return -1;
-		if (c->shares.set && write_u64(fd, "cpu.shares", "linux.resources.cpu.shares", c->shares.v, err) < 0)
+		if (c->shares.set && u64_write(fd, "cpu.shares", "linux.resources.cpu.shares", c->shares.v, err) < 0)
 			return -1;
 		/* a period shorter than the current one can be refused until the quota is set */
 		struct oci_opt_i64 period = { c->period.set, (int64_t)c->period.v };
-		if (write_pair(fd, "cpu.cfs_period_us", "linux.resources.cpu.period", &period,
+		if (pair_write(fd, "cpu.cfs_period_us", "linux.resources.cpu.period", &period,
 			       "cpu.cfs_quota_us", "linux.resources.cpu.quota", &c->quota, err) < 0)
 			return -1;
-		if (c->burst.set && write_u64(fd, "cpu.cfs_burst_us", "linux.resources.cpu.burst", c->burst.v, err) < 0)
+		if (c->burst.set && u64_write(fd, "cpu.cfs_burst_us", "linux.resources.cpu.burst", c->burst.v, err) < 0)
 			return -1;
 		struct oci_opt_i64 rt_period = { c->realtime_period.set, (int64_t)c->realtime_period.v };
-		if (write_pair(fd, "cpu.rt_period_us", "linux.resources.cpu.realtimePeriod", &rt_period,
+		if (pair_write(fd, "cpu.rt_period_us", "linux.resources.cpu.realtimePeriod", &rt_period,
 			       "cpu.rt_runtime_us", "linux.resources.cpu.realtimeRuntime", &c->realtime_runtime, err) < 0)
 			return -1;
-		if (c->idle.set && write_i64(fd, "cpu.idle", "linux.resources.cpu.idle", c->idle.v, err) < 0)
+		if (c->idle.set && i64_write(fd, "cpu.idle", "linux.resources.cpu.idle", c->idle.v, err) < 0)
 			return -1;
 	}
 	if (c->cpus || c->mems) {
-		int fd = v1_dir(cg, CGROUP_C_CPUSET, "linux.resources.cpu", err);
+		int fd = v1_dir_get(cg, CGROUP_C_CPUSET, "linux.resources.cpu", err);
 		if (fd < 0)
 			return -1;
 		if (c->cpus && cgroup_write(fd, "cpuset.cpus", c->cpus, "linux.resources.cpu.cpus", err) < 0)
@@ -171,21 +182,21 @@ static int v1_cpu(struct cgroup *cg, const struct oci_resources *res, struct cel
 	return 0;
 }
 
-static int v1_pids(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
+static int v1_pids_apply(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
 {
 	/* 0 leaves the limit alone (as runc does), negative is unlimited */
 	if (!res->pids.limit.set || res->pids.limit.v == 0)
 		return 0;
-	int fd = v1_dir(cg, CGROUP_C_PIDS, "linux.resources.pids", err);
+	int fd = v1_dir_get(cg, CGROUP_C_PIDS, "linux.resources.pids", err);
 	if (fd < 0)
 		return -1;
 	if (res->pids.limit.v < 0)
 		return cgroup_write(fd, "pids.max", "max", "linux.resources.pids.limit", err);
-	return write_i64(fd, "pids.max", "linux.resources.pids.limit", res->pids.limit.v, err);
+	return i64_write(fd, "pids.max", "linux.resources.pids.limit", res->pids.limit.v, err);
 }
 
 /* CFQ's blkio.* files, or BFQ's blkio.bfq.* when the former do not exist. */
-static int v1_blkio_weight(int fd, const char *file, const char *field, const char *value,
+static int v1_blkio_weight_write(int fd, const char *file, const char *field, const char *value,
 			   struct cella_error *err)
 {
 	char bfq[64];
@@ -197,7 +208,7 @@ static int v1_blkio_weight(int fd, const char *file, const char *field, const ch
 	return cgroup_write(fd, bfq, value, field, err);
 }
 
-static int v1_throttle(int fd, const char *file, const char *field, const struct oci_throttle_device *t,
+static int v1_throttle_write(int fd, const char *file, const char *field, const struct oci_throttle_device *t,
 		       size_t n, struct cella_error *err)
 {
 	for (size_t i = 0; i < n; i++)
@@ -207,19 +218,19 @@ static int v1_throttle(int fd, const char *file, const char *field, const struct
 	return 0;
 }
 
-static int v1_blkio(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
+static int v1_blkio_apply(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
 {
 	const typeof(res->blkio) *b = &res->blkio;
 	char buf[64];
 	if (!b->has_weight && !b->has_leaf_weight && !b->n_weight_device && !b->n_throttle_read_bps &&
 	    !b->n_throttle_write_bps && !b->n_throttle_read_iops && !b->n_throttle_write_iops)
 		return 0;
-	int fd = v1_dir(cg, CGROUP_C_IO, "linux.resources.blockIO", err);
+	int fd = v1_dir_get(cg, CGROUP_C_IO, "linux.resources.blockIO", err);
 	if (fd < 0)
 		return -1;
 	if (b->has_weight) {
 		snprintf(buf, sizeof(buf), "%u", b->weight);
-		if (v1_blkio_weight(fd, "blkio.weight", "linux.resources.blockIO.weight", buf, err) < 0)
+		if (v1_blkio_weight_write(fd, "blkio.weight", "linux.resources.blockIO.weight", buf, err) < 0)
 			return -1;
 	}
 	if (b->has_leaf_weight) {
@@ -231,7 +242,7 @@ static int v1_blkio(struct cgroup *cg, const struct oci_resources *res, struct c
 		const struct oci_weight_device *w = &b->weight_device[i];
 		if (w->has_weight) {
 			snprintf(buf, sizeof(buf), "%" PRId64 ":%" PRId64 " %u", w->major, w->minor, w->weight);
-			if (v1_blkio_weight(fd, "blkio.weight_device", "linux.resources.blockIO.weightDevice", buf, err) < 0)
+			if (v1_blkio_weight_write(fd, "blkio.weight_device", "linux.resources.blockIO.weightDevice", buf, err) < 0)
 				return -1;
 		}
 		if (w->has_leaf_weight) {
@@ -240,35 +251,35 @@ static int v1_blkio(struct cgroup *cg, const struct oci_resources *res, struct c
 				return -1;
 		}
 	}
-	if (v1_throttle(fd, "blkio.throttle.read_bps_device", "linux.resources.blockIO.throttleReadBpsDevice",
+	if (v1_throttle_write(fd, "blkio.throttle.read_bps_device", "linux.resources.blockIO.throttleReadBpsDevice",
 			b->throttle_read_bps, b->n_throttle_read_bps, err) < 0 ||
-	    v1_throttle(fd, "blkio.throttle.write_bps_device", "linux.resources.blockIO.throttleWriteBpsDevice",
+	    v1_throttle_write(fd, "blkio.throttle.write_bps_device", "linux.resources.blockIO.throttleWriteBpsDevice",
 			b->throttle_write_bps, b->n_throttle_write_bps, err) < 0 ||
-	    v1_throttle(fd, "blkio.throttle.read_iops_device", "linux.resources.blockIO.throttleReadIOPSDevice",
+	    v1_throttle_write(fd, "blkio.throttle.read_iops_device", "linux.resources.blockIO.throttleReadIOPSDevice",
 			b->throttle_read_iops, b->n_throttle_read_iops, err) < 0 ||
-	    v1_throttle(fd, "blkio.throttle.write_iops_device", "linux.resources.blockIO.throttleWriteIOPSDevice",
+	    v1_throttle_write(fd, "blkio.throttle.write_iops_device", "linux.resources.blockIO.throttleWriteIOPSDevice",
 			b->throttle_write_iops, b->n_throttle_write_iops, err) < 0)
 		return -1;
 	return 0;
 }
 
-static int v1_hugetlb(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
+static int v1_hugetlb_apply(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err)
 {
 	char file[64];
 	if (!res->n_hugepage_limits)
 		return 0;
-	int fd = v1_dir(cg, CGROUP_C_HUGETLB, "linux.resources.hugepageLimits", err);
+	int fd = v1_dir_get(cg, CGROUP_C_HUGETLB, "linux.resources.hugepageLimits", err);
 	if (fd < 0)
 		return -1;
 	for (size_t i = 0; i < res->n_hugepage_limits; i++) {
 		snprintf(file, sizeof(file), "hugetlb.%s.limit_in_bytes", res->hugepage_limits[i].page_size);
-		if (write_u64(fd, file, "linux.resources.hugepageLimits", res->hugepage_limits[i].limit, err) < 0)
+		if (u64_write(fd, file, "linux.resources.hugepageLimits", res->hugepage_limits[i].limit, err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static void v1_device_id(char *buf, size_t len, int64_t v)
+static void v1_device_id_format(char *buf, size_t len, int64_t v)
 {
 	if (v < 0)
 		snprintf(buf, len, "*");
@@ -282,10 +293,10 @@ static void v1_device_id(char *buf, size_t len, int64_t v)
  * full wildcard; "a" with an access subset or a major/minor becomes a "c"
  * and a "b" rule, which is what it means.
  */
-static int v1_devices(struct cgroup *cg, const struct oci_device_rule *rules, size_t n_rules,
+static int v1_devices_apply(struct cgroup *cg, const struct oci_device_rule *rules, size_t n_rules,
 		      struct cella_error *err)
 {
-	int fd = v1_dir(cg, CGROUP_C_DEVICES, "linux.resources.devices", err);
+	int fd = v1_dir_get(cg, CGROUP_C_DEVICES, "linux.resources.devices", err);
 	if (fd < 0)
 		return -1;
 	cleanup_close int allow = openat(fd, "devices.allow", O_WRONLY | O_CLOEXEC);
@@ -298,9 +309,10 @@ static int v1_devices(struct cgroup *cg, const struct oci_device_rule *rules, si
 		size_t n = 0;
 		if (!r->access[0])
 			continue;
-		v1_device_id(maj, sizeof(maj), r->major);
-		v1_device_id(min, sizeof(min), r->minor);
-		if (r->type == 'a' && r->major < 0 && r->minor < 0 && strlen(r->access) == 3) {
+		v1_device_id_format(maj, sizeof(maj), r->major);
+		v1_device_id_format(min, sizeof(min), r->minor);
+		if (r->type == 'a' && r->major < 0 && r->minor < 0 && strchr(r->access, 'r') &&
+		    strchr(r->access, 'w') && strchr(r->access, 'm')) {
 			snprintf(line[n++], sizeof(line[0]), "a");
 		} else {
 			if (r->type == 'a' || r->type == 'c')
@@ -326,15 +338,12 @@ int cgroup_v1_apply(struct cgroup *cg, const struct oci_resources *res,
 		    struct cella_error *err)
 {
 	if (res) {
-		if (v1_memory(cg, res, update, err) < 0 || v1_cpu(cg, res, err) < 0 || v1_pids(cg, res, err) < 0 ||
-		    v1_blkio(cg, res, err) < 0)
+		if (v1_memory_apply(cg, res, update, err) < 0 || v1_cpu_apply(cg, res, err) < 0 ||
+		    v1_pids_apply(cg, res, err) < 0 || v1_blkio_apply(cg, res, err) < 0 ||
+		    v1_hugetlb_apply(cg, res, err) < 0)
 			return -1;
-		/* on hybrid without a v1 hugetlb hierarchy, cgroup_v2_apply() does it */
-		if (cgroup_find(cg, CGROUP_C_HUGETLB) || cg->mode == CGROUP_MODE_V1)
-			if (v1_hugetlb(cg, res, err) < 0)
-				return -1;
 	}
-	if (rules && v1_devices(cg, rules, n_rules, err) < 0)
+	if (rules && v1_devices_apply(cg, rules, n_rules, err) < 0)
 		return -1;
 	return 0;
 }
@@ -375,7 +384,7 @@ int cgroup_v1_freeze(struct cgroup_hier *h, bool frozen, struct cella_error *err
 			return cella_error_set(err, ETIMEDOUT, "freezer.state still not %s after %d s", want,
 					       V1_FREEZE_TIMEOUT_MS / 1000);
 		}
-		cgroup_backoff(&us);
+		cgroup_backoff_sleep(&us);
 	}
 }
 
@@ -391,6 +400,9 @@ int cgroup_v1_freeze(struct cgroup_hier *h, bool frozen, struct cella_error *err
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
+#ifndef MOVE_MOUNT_T_SYMLINKS
+#define MOVE_MOUNT_T_SYMLINKS 0x00000010
+#endif
 #ifndef MOUNT_ATTR_NOSUID
 #define MOUNT_ATTR_NOSUID 0x00000002
 #define MOUNT_ATTR_NODEV 0x00000004
@@ -401,7 +413,7 @@ int cgroup_v1_freeze(struct cgroup_hier *h, bool frozen, struct cella_error *err
 #endif
 enum { V1_FSCONFIG_SET_STRING = 1, V1_FSCONFIG_CMD_CREATE = 6 };
 
-static unsigned v1_mount_attrs(unsigned long flags)
+static unsigned v1_mount_attrs_from_flags(unsigned long flags)
 {
 	unsigned a = 0;
 	if (flags & MS_NOSUID)
@@ -428,10 +440,11 @@ static int v1_tmpfs_mount(const char *target, unsigned long flags, struct cella_
 	if (syscall(SYS_fsconfig, fs, V1_FSCONFIG_SET_STRING, "mode", "755", 0) < 0 ||
 	    syscall(SYS_fsconfig, fs, V1_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		return cella_error_set(err, errno, "create tmpfs");
-	int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, v1_mount_attrs(flags));
+	int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, v1_mount_attrs_from_flags(flags));
 	if (mnt < 0)
 		return cella_error_set(err, errno, "fsmount tmpfs");
-	if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+	/* follow `target` like mount(2) does: it is often a /proc/self/fd link */
+	if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0) {
 		int e = errno;
 		close(mnt);
 		return cella_error_set(err, e, "move tmpfs onto the cgroup mount point");

@@ -2,7 +2,7 @@
 /*
  * cgroup v2 (unified): the OCI resources converted to v2 files as crun does,
  * controllers enabled down the tree, cgroup.freeze and cgroup.kill.  Also
- * serves the hybrid layout's cgroup2 for the unified keys and hugetlb.
+ * serves the hybrid layout's cgroup2 for the unified keys.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -89,7 +89,7 @@ void cgroup_v2_controllers_needed(const struct oci_resources *res, unsigned part
 		    b->n_throttle_read_iops || b->n_throttle_write_iops)
 			ctrl_add(buf, len, "io", 2);
 	}
-	if ((parts & (CGROUP_V2_BASE | CGROUP_V2_HUGETLB)) && res->n_hugepage_limits)
+	if ((parts & CGROUP_V2_BASE) && res->n_hugepage_limits)
 		ctrl_add(buf, len, "hugetlb", 7);
 	if (parts & CGROUP_V2_UNIFIED)
 		for (size_t i = 0; i < res->n_unified; i++) {
@@ -118,18 +118,20 @@ int cgroup_v2_enable(struct cgroup *cg, struct cgroup_hier *h, const char *contr
 		snprintf(path, sizeof(path), "%.*s%scgroup.subtree_control", (int)plen, cg->rel, plen ? "/" : "");
 		if (cgroup_write(h->rootfd, path, controllers + 1, "linux.resources", err) == 0)
 			continue;
+		int e = err->code;
 		char avail[256] = "";
 		struct cella_error ignored;
 		snprintf(path, sizeof(path), "%.*s%scgroup.controllers", (int)plen, cg->rel, plen ? "/" : "");
 		cgroup_read(h->rootfd, path, avail, sizeof(avail), &ignored);
 		avail[strcspn(avail, "\n")] = '\0';
-		return cella_error_wrap(err, "enable cgroup v2 controllers in %s/%.*s (available: %s)",
-					h->mountpoint, (int)plen, cg->rel, avail[0] ? avail : "none");
+		return cella_error_set(err, e, "linux.resources: enable cgroup v2 controllers `%s` in %s%s%.*s "
+				       "(available there: %s)", controllers + 1, h->mountpoint, plen ? "/" : "",
+				       (int)plen, cg->rel, avail[0] ? avail : "none");
 	}
 	return 0;
 }
 
-static void v2_max(char *buf, size_t len, int64_t v)
+static void v2_max_format(char *buf, size_t len, int64_t v)
 {
 	if (v < 0)
 		snprintf(buf, len, "max");
@@ -137,7 +139,7 @@ static void v2_max(char *buf, size_t len, int64_t v)
 		snprintf(buf, len, "%" PRId64, v);
 }
 
-static int v2_memory(int fd, const struct oci_resources *res, bool update, struct cella_error *err)
+static int v2_memory_apply(int fd, const struct oci_resources *res, bool update, struct cella_error *err)
 {
 	const typeof(res->memory) *m = &res->memory;
 	char buf[32];
@@ -149,29 +151,30 @@ static int v2_memory(int fd, const struct oci_resources *res, bool update, struc
 	if (update && m->has_check_before_update && m->check_before_update && m->limit.set && m->limit.v >= 0) {
 		if (cgroup_read(fd, "memory.current", buf, sizeof(buf), err) < 0)
 			return cella_error_wrap(err, "linux.resources.memory.checkBeforeUpdate");
+		buf[strcspn(buf, "\n")] = '\0';
 		if (strtoull(buf, NULL, 10) > (uint64_t)m->limit.v)
 			return cella_error_set(err, EBUSY, "linux.resources.memory.limit: %" PRId64
-					       " is below the current usage %s", m->limit.v, strtok(buf, "\n"));
+					       " is below the current usage %s", m->limit.v, buf);
 	}
 	if (m->limit.set) {
-		v2_max(buf, sizeof(buf), m->limit.v);
+		v2_max_format(buf, sizeof(buf), m->limit.v);
 		if (cgroup_write(fd, "memory.max", buf, "linux.resources.memory.limit", err) < 0)
 			return -1;
 	}
 	if (m->reservation.set) {
-		v2_max(buf, sizeof(buf), m->reservation.v);
+		v2_max_format(buf, sizeof(buf), m->reservation.v);
 		if (cgroup_write(fd, "memory.low", buf, "linux.resources.memory.reservation", err) < 0)
 			return -1;
 	}
 	if (has_swap) {
-		v2_max(buf, sizeof(buf), swap);
+		v2_max_format(buf, sizeof(buf), swap);
 		if (cgroup_write(fd, "memory.swap.max", buf, "linux.resources.memory.swap", err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int v2_cpu(int fd, const struct oci_resources *res, struct cella_error *err)
+static int v2_cpu_apply(int fd, const struct oci_resources *res, struct cella_error *err)
 {
 	const typeof(res->cpu) *c = &res->cpu;
 	char buf[64];
@@ -186,7 +189,7 @@ static int v2_cpu(int fd, const struct oci_resources *res, struct cella_error *e
 	if (c->quota.set || c->period.set) {
 		char quota[32];
 		if (c->quota.set) {
-			v2_max(quota, sizeof(quota), c->quota.v);
+			v2_max_format(quota, sizeof(quota), c->quota.v);
 		} else {
 			/* the period alone: keep the current quota */
 			if (cgroup_read(fd, "cpu.max", buf, sizeof(buf), err) < 0)
@@ -217,7 +220,7 @@ static int v2_cpu(int fd, const struct oci_resources *res, struct cella_error *e
  * io.bfq.weight takes the blkio weight as is; io.weight (when BFQ is not
  * there) has another range.  `dev` is "MAJ:MIN " or "".
  */
-static int v2_io_weight(int fd, const char *dev, unsigned weight, const char *field, struct cella_error *err)
+static int v2_io_weight_write(int fd, const char *dev, unsigned weight, const char *field, struct cella_error *err)
 {
 	if (cgroup_writef(fd, "io.bfq.weight", field, err, "%s%u", dev, weight) == 0)
 		return 0;
@@ -227,7 +230,7 @@ static int v2_io_weight(int fd, const char *dev, unsigned weight, const char *fi
 			     cgroup_v2_io_weight_from_blkio(weight));
 }
 
-static int v2_io_max(int fd, const char *key, const char *field, const struct oci_throttle_device *t,
+static int v2_io_max_write(int fd, const char *key, const char *field, const struct oci_throttle_device *t,
 		     size_t n, struct cella_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -243,11 +246,11 @@ static int v2_io_max(int fd, const char *key, const char *field, const struct oc
 	return 0;
 }
 
-static int v2_io(int fd, const struct oci_resources *res, struct cella_error *err)
+static int v2_io_apply(int fd, const struct oci_resources *res, struct cella_error *err)
 {
 	const typeof(res->blkio) *b = &res->blkio;
 	/* leafWeight has no v2 equivalent */
-	if (b->has_weight && v2_io_weight(fd, "", b->weight, "linux.resources.blockIO.weight", err) < 0)
+	if (b->has_weight && v2_io_weight_write(fd, "", b->weight, "linux.resources.blockIO.weight", err) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n_weight_device; i++) {
 		const struct oci_weight_device *w = &b->weight_device[i];
@@ -255,16 +258,16 @@ static int v2_io(int fd, const struct oci_resources *res, struct cella_error *er
 		if (!w->has_weight)
 			continue;
 		snprintf(dev, sizeof(dev), "%" PRId64 ":%" PRId64 " ", w->major, w->minor);
-		if (v2_io_weight(fd, dev, w->weight, "linux.resources.blockIO.weightDevice", err) < 0)
+		if (v2_io_weight_write(fd, dev, w->weight, "linux.resources.blockIO.weightDevice", err) < 0)
 			return -1;
 	}
-	if (v2_io_max(fd, "rbps", "linux.resources.blockIO.throttleReadBpsDevice", b->throttle_read_bps,
+	if (v2_io_max_write(fd, "rbps", "linux.resources.blockIO.throttleReadBpsDevice", b->throttle_read_bps,
 		      b->n_throttle_read_bps, err) < 0 ||
-	    v2_io_max(fd, "wbps", "linux.resources.blockIO.throttleWriteBpsDevice", b->throttle_write_bps,
+	    v2_io_max_write(fd, "wbps", "linux.resources.blockIO.throttleWriteBpsDevice", b->throttle_write_bps,
 		      b->n_throttle_write_bps, err) < 0 ||
-	    v2_io_max(fd, "riops", "linux.resources.blockIO.throttleReadIOPSDevice", b->throttle_read_iops,
+	    v2_io_max_write(fd, "riops", "linux.resources.blockIO.throttleReadIOPSDevice", b->throttle_read_iops,
 		      b->n_throttle_read_iops, err) < 0 ||
-	    v2_io_max(fd, "wiops", "linux.resources.blockIO.throttleWriteIOPSDevice", b->throttle_write_iops,
+	    v2_io_max_write(fd, "wiops", "linux.resources.blockIO.throttleWriteIOPSDevice", b->throttle_write_iops,
 		      b->n_throttle_write_iops, err) < 0)
 		return -1;
 	return 0;
@@ -278,18 +281,18 @@ int cgroup_v2_apply(struct cgroup *cg, struct cgroup_hier *h, const struct oci_r
 	if (fd < 0)
 		return cella_error_set(err, ENOENT, "cgroup %s is missing in %s", cg->path, h->mountpoint);
 	if (res && (parts & CGROUP_V2_BASE)) {
-		if (v2_memory(fd, res, update, err) < 0 || v2_cpu(fd, res, err) < 0)
+		if (v2_memory_apply(fd, res, update, err) < 0 || v2_cpu_apply(fd, res, err) < 0)
 			return -1;
 		if (res->pids.limit.set && res->pids.limit.v != 0) {
 			char buf[32];
-			v2_max(buf, sizeof(buf), res->pids.limit.v);
+			v2_max_format(buf, sizeof(buf), res->pids.limit.v);
 			if (cgroup_write(fd, "pids.max", buf, "linux.resources.pids.limit", err) < 0)
 				return -1;
 		}
-		if (v2_io(fd, res, err) < 0)
+		if (v2_io_apply(fd, res, err) < 0)
 			return -1;
 	}
-	if (res && (parts & (CGROUP_V2_BASE | CGROUP_V2_HUGETLB)))
+	if (res && (parts & CGROUP_V2_BASE))
 		for (size_t i = 0; i < res->n_hugepage_limits; i++) {
 			char file[64];
 			snprintf(file, sizeof(file), "hugetlb.%s.max", res->hugepage_limits[i].page_size);
@@ -314,7 +317,7 @@ int cgroup_v2_apply(struct cgroup *cg, struct cgroup_hier *h, const struct oci_r
 /* Freeze and kill                                                      */
 
 /* The value of `key` in a "key value\n" file such as cgroup.events; -1 if absent. */
-static long long keyed_value(const char *text, const char *key)
+static long long keyed_value_get(const char *text, const char *key)
 {
 	size_t n = strlen(key);
 	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
@@ -328,7 +331,7 @@ int cgroup_v2_is_frozen(struct cgroup_hier *h, struct cella_error *err)
 	char buf[256];
 	if (cgroup_read(h->fd, "cgroup.events", buf, sizeof(buf), err) < 0)
 		return -1;
-	return keyed_value(buf, "frozen") == 1;
+	return keyed_value_get(buf, "frozen") == 1;
 }
 
 /* Write cgroup.freeze, then wait for cgroup.events to say "frozen N": the
@@ -347,7 +350,7 @@ int cgroup_v2_freeze(struct cgroup_hier *h, bool frozen, struct cella_error *err
 		if (n < 0)
 			return cella_error_set(err, errno, "read cgroup.events");
 		buf[n] = '\0';
-		if (keyed_value(buf, "frozen") == frozen)
+		if (keyed_value_get(buf, "frozen") == frozen)
 			return 0;
 		long long left = deadline - cgroup_now_ms();
 		if (left <= 0)

@@ -473,6 +473,17 @@ class Runtime:
     def delete(self, cid, force=False):
         return self("delete", *(["--force"] if force else []), cid)
 
+    def pids(self, cid):
+        r = self("ps", "--format", "json", cid)
+        assert r.ok, r
+        return r.json_all() or []
+
+    def wait_pids(self, cid, n, timeout=10):
+        """Wait until the container has `n` processes; their pids."""
+        pids = wait_for(lambda: (lambda p: p if len(p) == n else None)(self.pids(cid)), timeout)
+        assert pids and len(pids) == n, f"{cid}: expected {n} processes, have {self.pids(cid)}"
+        return pids
+
     def wait_status(self, cid, status, timeout=10):
         deadline = time.monotonic() + timeout
         st = None
@@ -498,6 +509,16 @@ class Runtime:
                 pass
         for fn in self.on_cleanup:
             fn()
+
+
+def wait_for(fn, timeout=10, interval=0.05):
+    """Poll until fn() returns a true value; return it (or the last value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(interval)
 
 
 def host_ns(name):

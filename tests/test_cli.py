@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import IS_CELLA, REPO, RUNTIME
+from conftest import IS_CELLA, REPO, RUNTIME, wait_for
 
 COMMANDS = ("create", "start", "state", "kill", "delete", "run", "list", "ps",
             "spec", "features", "pause", "resume")
@@ -150,7 +150,14 @@ def test_ps_table_and_json(rt, bundle):
     bundle.args("/bin/sh", "-c", "/bin/cella-probe sleep 30 & exec /bin/cella-probe sleep 31")
     r = rt.run(bundle, detach=True)
     assert r.ok, r
-    time.sleep(0.3)
+    def all_probes():
+        pids = rt.pids(r.cid)
+        try:
+            return len(pids) == 2 and all(
+                b"cella-probe" in open(f"/proc/{p}/cmdline", "rb").read() for p in pids)
+        except OSError:
+            return False
+    assert wait_for(all_probes)
     init = rt.state(r.cid)["pid"]
 
     ps = rt("ps", "--format", "json", r.cid)
@@ -238,7 +245,7 @@ def test_spec_default(rt):
     caps = c["process"]["capabilities"]
     assert "CAP_KILL" in caps["bounding"]
     assert "CAP_SYS_ADMIN" not in caps["bounding"]
-    # an empty line-terminated file, indented (runc style)
+    # indented JSON, as runc writes it
     assert (d / "config.json").read_text().startswith("{\n")
 
 
@@ -389,3 +396,28 @@ def test_error_wording_names_container(rt):
     r = rt("state", "absent-" + rt.tag)
     assert "absent-" + rt.tag in r.err
     assert "does not exist" in r.err or "not found" in r.err
+
+
+def test_root_dir_not_world_accessible(rt, bundle):
+    bundle.probe_args("sleep", "30")
+    r = rt.create(bundle)
+    assert r.ok, r
+    st = os.stat(rt.root / r.cid)
+    # container state (pids, bundle paths) is for root only
+    assert st.st_mode & 0o022 == 0, oct(st.st_mode)
+
+
+def test_spec_rootless_runs(rt, bundle):
+    (bundle.path / "config.json").unlink()
+    r = rt("spec", "--rootless", cwd=bundle.path)
+    assert r.ok, r
+    c = json.loads((bundle.path / "config.json").read_text())
+    c["process"]["terminal"] = False
+    c["process"]["args"] = ["/bin/cella-probe", "ids"]
+    bundle.config = c
+    os.chmod(bundle.rootfs, 0o755)
+    r = rt.run(bundle)
+    assert r.ok, r
+    d = r.json()
+    assert d["uid_map"] == [[0, os.getuid(), 1]]
+    assert d["uid"] == 0

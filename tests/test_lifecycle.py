@@ -307,11 +307,7 @@ def test_kill_all(rt, bundle):
     bundle.args("/bin/sh", "-c", "/bin/cella-probe sleep 60 & /bin/cella-probe sleep 60 & wait")
     r = rt.run(bundle, detach=True)
     assert r.ok, r
-    time.sleep(0.3)
-    ps = rt("ps", "--format", "json", r.cid)
-    assert ps.ok, ps
-    pids = ps.json_all()
-    assert len(pids) == 3, pids
+    pids = rt.wait_pids(r.cid, 3)
     k = rt.kill(r.cid, "KILL", "--all")
     assert k.ok, k
     for p in pids:
@@ -423,3 +419,104 @@ def test_list_shows_states(rt, bundle, make_bundle):
     assert by_id[a.cid]["status"] == "created"
     assert by_id[b.cid]["status"] == "running"
     assert by_id[b.cid]["bundle"] == str(b2.path)
+
+
+def test_kill_created_container(rt, bundle):
+    marker = bundle.rootfs / "tmp" / "ran"
+    bundle.args("/bin/sh", "-c", "touch /tmp/ran")
+    r = rt.create(bundle)
+    assert r.ok, r
+    pid = rt.state(r.cid)["pid"]
+    assert rt.kill(r.cid, "KILL").ok
+    wait_dead(pid)
+    rt.wait_status(r.cid, "stopped")
+    # the user process never ran, and it cannot be started any more
+    assert rt.start(r.cid).rc != 0
+    assert not marker.exists()
+    assert rt.delete(r.cid).ok
+
+
+def test_start_after_init_died_fails(rt, bundle):
+    bundle.probe_args("exit", "0")
+    r = rt.create(bundle)
+    assert r.ok, r
+    pid = rt.state(r.cid)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_dead(pid)
+    s = rt.start(r.cid)
+    assert s.rc != 0, s
+    assert rt.status(r.cid) == "stopped"
+
+
+def test_concurrent_create_same_id(rt, bundle):
+    bundle.probe_args("sleep", "30")
+    bundle.write()
+    cid = rt.track(rt.new_id())
+    procs = []
+    for i in range(4):
+        out = open(rt.base / f"race{i}.out", "wb")
+        procs.append((subprocess.Popen([*rt.global_args(), "create", "--bundle",
+                                        str(bundle.path), cid],
+                                       stdin=subprocess.DEVNULL, stdout=out, stderr=out), out))
+    rcs = []
+    for p, out in procs:
+        rcs.append(p.wait(timeout=30))
+        out.close()
+    assert sorted(rcs)[0] == 0 and rcs.count(0) == 1, rcs
+    st = rt.state(cid)
+    assert st["status"] == "created"
+    # exactly one init process exists for the id
+    assert alive(st["pid"])
+
+
+def test_pid_file_in_missing_dir_fails_cleanly(rt, bundle):
+    bundle.probe_args("sleep", "30")
+    r = rt.create(bundle, "--pid-file", rt.base / "no" / "such" / "dir" / "pid")
+    assert r.rc != 0, r
+    assert rt("state", r.cid).rc != 0
+
+
+def test_list_shows_stopped(rt, bundle):
+    bundle.probe_args("exit", "0")
+    r = rt.run(bundle, detach=True)
+    assert r.ok, r
+    rt.wait_status(r.cid, "stopped")
+    items = {c["id"]: c for c in rt("list", "-f", "json").json_all()}
+    assert items[r.cid]["status"] == "stopped"
+    assert items[r.cid]["pid"] == 0
+
+
+def test_ps_stopped_container(rt, bundle):
+    bundle.probe_args("exit", "0")
+    r = rt.run(bundle, detach=True)
+    assert r.ok, r
+    rt.wait_status(r.cid, "stopped")
+    ps = rt("ps", "-f", "json", r.cid)
+    # an error, or an empty list: never stale pids
+    if ps.ok:
+        assert ps.json_all() in (None, [])
+
+
+def test_many_containers_sequentially(rt, bundle):
+    # nothing accumulates across many short-lived containers
+    bundle.probe_args("exit", "0")
+    for _ in range(10):
+        r = rt.run(bundle)
+        assert r.ok, r
+    assert [e for e in rt.root.iterdir() if e.is_dir()] == []
+
+
+def test_delete_created_without_force(rt, bundle):
+    # the OCI spec wants an error; runc deletes a created container. Either
+    # way the result must be consistent.
+    bundle.probe_args("sleep", "30")
+    r = rt.create(bundle)
+    assert r.ok, r
+    pid = rt.state(r.cid)["pid"]
+    d = rt.delete(r.cid)
+    if d.ok:
+        wait_dead(pid)
+        assert rt("state", r.cid).rc != 0
+    else:
+        assert alive(pid)
+        assert rt.status(r.cid) == "created"

@@ -526,3 +526,37 @@ def test_mount_over_existing_content(rt, bundle):
     bundle.add_mount("/opt", "tmpfs", "tmpfs", ["size=1m"])
     assert rt.probe(bundle, "ls", "/opt")["entries"] == []
     assert (bundle.rootfs / "opt" / "hidden").exists()
+
+
+def test_host_mounts_not_visible(rt, bundle):
+    extra = rt.base / "extra"
+    extra.mkdir()
+    bundle.add_mount("/mnt/extra", "bind", extra, ["bind"])
+    mounts = rt.probe(bundle, "mounts")
+    allowed_prefixes = ("/proc", "/sys", "/dev")
+    for m in mounts:
+        p = m["mount_point"]
+        assert p == "/" or p == "/mnt/extra" or p.startswith(allowed_prefixes), m
+        assert "pivot" not in p and "oldroot" not in p, m
+    # the old root is gone: exactly one mount at /
+    assert [m["mount_point"] for m in mounts].count("/") == 1
+
+
+def test_proc_is_the_containers(rt, bundle):
+    bundle.args("/bin/sh", "-c", "ls -d /proc/[0-9]* | wc -l; readlink /proc/self")
+    r = rt.run(bundle)
+    assert r.ok, r
+    n, selfpid = r.out.split()
+    assert int(n) <= 4
+    assert int(selfpid) < 10
+
+
+def test_cgroupfs_read_only_inside(rt, bundle):
+    resources = bundle.linux.setdefault("resources", {})
+    resources["pids"] = {"limit": 50}
+    bundle.args("/bin/sh", "-c", "for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max;"
+                " do [ -e $f ] && /bin/cella-probe write $f 100000; done; true")
+    r = rt.run(bundle)
+    assert r.ok, r
+    d = r.json()
+    assert d["ok"] is False and d["errno"] in ("EROFS", "EACCES", "EPERM"), d

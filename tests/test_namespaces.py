@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import host_ns
+from conftest import IS_CELLA, host_ns
 
 # OCI namespace type -> /proc/self/ns entry
 NS_FILE = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
@@ -242,7 +242,12 @@ def test_join_user_namespace_of_running_container(rt, bundle, make_bundle):
     b.linux["uidMappings"] = USERNS_MAP
     b.linux["gidMappings"] = USERNS_MAP
     os.chmod(b.rootfs, 0o755)
-    d = rt.probe(b, "all")
+    b.probe_args("all")
+    r = rt.run(b)
+    if IS_CELLA and r.rc != 0 and "not supported" in r.err:
+        pytest.xfail("cella: joining a user namespace by path is a documented limitation")
+    assert r.ok, r
+    d = r.json()
     assert d["ns"]["user"] == os.stat(f"/proc/{pid}/ns/user").st_ino
     assert d["ids"]["uid_map"] == [[0, 100000, 65536]]
 

@@ -412,3 +412,34 @@ def test_capability_denied_operation(rt, bundle):
     r = rt.run(bundle)
     assert "rc=0" not in r.out, r
     assert "denied" in r.out.lower() or "not permitted" in r.out.lower()
+
+
+@pytest.mark.parametrize("fd", [3, 4, 5, 6, 7, 8])
+def test_cwd_through_leaked_fd_stays_inside(rt, bundle, fd):
+    # CVE-2024-21626: a runtime fd to a host directory, left open across
+    # exec, lets process.cwd = /proc/self/fd/N escape the rootfs
+    bundle.process["cwd"] = f"/proc/self/fd/{fd}"
+    bundle.args("/bin/sh", "-c", "/bin/cella-probe cwd; /bin/cella-probe ls ..")
+    r = rt.run(bundle)
+    if r.rc != 0:
+        return
+    import json
+    cwd = json.loads(r.out.splitlines()[0])
+    assert cwd.get("ok", True) is not False or cwd.get("errno")
+    assert not cwd.get("cwd", "").startswith("(unreachable)"), r
+
+
+def test_ambient_without_inheritable(rt, bundle):
+    # runc's own `spec` lists ambient capabilities without inheritable ones;
+    # the kernel cannot raise those. runc ignores them silently; refusing
+    # with an error naming the set is fine too. Never half-applied.
+    caps = ["CAP_KILL", "CAP_AUDIT_WRITE"]
+    bundle.process["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps,
+                                      "ambient": caps}
+    bundle.probe_args("caps")
+    r = rt.run(bundle)
+    if r.ok:
+        assert int(r.json()["CapAmb"], 16) == 0
+    else:
+        assert "ambient" in r.err, r
+        assert rt("state", r.cid).rc != 0
