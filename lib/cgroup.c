@@ -994,13 +994,13 @@ int cgroup_destroy(struct cgroup *cg, struct cella_error *err)
 /* ------------------------------------------------------------------ */
 /* Mount                                                                */
 
-int cgroup_mount(enum cgroup_mode mode, const char *target, unsigned long flags,
+int cgroup_mount(struct cgroup *cg, const char *target, unsigned long flags,
 		 struct cella_error *err)
 {
 	flags &= MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |
 		 MS_RELATIME | MS_STRICTATIME;
-	if (mode != CGROUP_MODE_V2)
-		return cgroup_v1_mount(mode, target, flags, err);
+	if (cg->mode != CGROUP_MODE_V2)
+		return cgroup_v1_mount(cg, target, flags, err);
 	if (mount("cgroup2", target, "cgroup2", flags, NULL) < 0)
 		return cella_error_set(err, errno, "mount cgroup2");
 	return 0;

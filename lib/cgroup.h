@@ -64,11 +64,13 @@ int cgroup_destroy(struct cgroup *cg, struct cella_error *err);
 /*
  * Mount the container's view of the cgroup filesystem at `target` (a path
  * already resolved safely inside the rootfs, e.g. "/proc/self/fd/N"), from
- * inside the container's cgroup namespace.  `flags` are MS_* (MS_RDONLY,
- * MS_NOSUID...).  v2: one cgroup2 mount; v1/hybrid: a tmpfs with one mount per
- * hierarchy (plus "unified" on hybrid) and the usual cpu,cpuacct symlinks.
+ * the container's init (a fork of the process that created `cg`, so its fds
+ * are still open), after it entered its cgroup namespace.  `flags` are MS_*
+ * (MS_RDONLY, MS_NOSUID...).  v2: one cgroup2 mount; v1/hybrid: a tmpfs with
+ * a bind of the container's directory of each hierarchy (plus "unified" on
+ * hybrid) and the usual cpu,cpuacct symlinks.
  */
-int cgroup_mount(enum cgroup_mode mode, const char *target, unsigned long flags,
+int cgroup_mount(struct cgroup *cg, const char *target, unsigned long flags,
 		 struct cella_error *err);
 
 #endif

@@ -99,7 +99,7 @@ int cgroup_v1_apply(struct cgroup *cg, const struct oci_resources *res,
 		    struct cella_error *err);
 int cgroup_v1_freeze(struct cgroup_hier *h, bool frozen, struct cella_error *err);
 int cgroup_v1_is_frozen(struct cgroup_hier *h, struct cella_error *err);
-int cgroup_v1_mount(enum cgroup_mode mode, const char *target, unsigned long flags,
+int cgroup_v1_mount(struct cgroup *cg, const char *target, unsigned long flags,
 		    struct cella_error *err);
 
 /* cgroup_v2.c */

@@ -454,73 +454,44 @@ static int v1_tmpfs_mount(const char *target, unsigned long flags, struct cella_
 
 /*
  * The v1 view of a container: a tmpfs with one directory per hierarchy,
- * named as on the host ("cpu,cpuacct", "systemd"), each a mount of that
- * hierarchy (rooted at the container's cgroup when called in its cgroup
- * namespace), symlinks for co-mounted controllers, and "unified" on hybrid.
- *
- * Assumption: we run in the container's new mount namespace before
- * pivot_root, so /proc/self/mountinfo still lists the host's hierarchies
- * under /sys/fs/cgroup; it is read first, before anything is mounted.  The
- * tmpfs is built through an fd on its root (fsopen/fsmount, Linux 5.2)
- * because `target` may be a /proc/self/fd/N path, which keeps naming the
- * directory under the new mount.
+ * named as on the host ("cpu,cpuacct", "systemd"), each a bind mount of the
+ * container's own cgroup directory in that hierarchy (so it is the root of
+ * what the container sees, with or without a cgroup namespace), symlinks for
+ * co-mounted controllers, and "unified" on hybrid.  Bind mounts of the
+ * directories cgroup_create() made cost a fraction of new cgroup superblock
+ * mounts, and need no mountinfo parsing in the container's init.  Runs
+ * before pivot_root, while the host's hierarchies are still visible.
  */
-int cgroup_v1_mount(enum cgroup_mode mode, const char *target, unsigned long flags,
+int cgroup_v1_mount(struct cgroup *cg, const char *target, unsigned long flags,
 		    struct cella_error *err)
 {
-	struct cgroup_hier *hier;
-	size_t n;
-	if (cgroup_hierarchies_discover(mode, &hier, &n, err) < 0)
-		return cella_error_wrap(err, "mount cgroup v1");
-	int ret = -1;
-	cleanup_close int mnt = v1_tmpfs_mount(target, flags, err);
+	cleanup_close int mnt = v1_tmpfs_mount(target, flags & ~MS_RDONLY, err);
 	if (mnt < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct cgroup_hier *h = &hier[i];
+		return -1;
+	for (size_t i = 0; i < cg->n_hier; i++) {
+		const struct cgroup_hier *h = &cg->hier[i];
 		const char *dir = strrchr(h->mountpoint, '/') + 1;
-		char path[512], data[256] = "";
-		size_t len = 0;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", mnt, dir);
-		if (mkdirat(mnt, dir, 0755) < 0 && errno != EEXIST) {
-			cella_error_set(err, errno, "mkdir %s in the cgroup tmpfs", dir);
-			goto out;
-		}
-		if (h->v2) {
-			if (mount("cgroup2", path, "cgroup2", flags, NULL) < 0) {
-				cella_error_set(err, errno, "mount cgroup2 on %s", dir);
-				goto out;
-			}
+		char src[4096], dst[512];
+		if (h->fd < 0)
 			continue;
-		}
-		for (unsigned bit = 1; bit && bit <= CGROUP_C_MISC; bit <<= 1)
-			if (h->controllers & bit)
-				len += snprintf(data + len, sizeof(data) - len, "%s%s", len ? "," : "",
-						cgroup_controller_name(bit, false));
-		if (h->name)
-			snprintf(data + len, sizeof(data) - len, "%sname=%s", len ? "," : "none,", h->name);
-		if (mount("cgroup", path, "cgroup", flags, data) < 0) {
-			cella_error_set(err, errno, "mount cgroup %s on %s", data, dir);
-			goto out;
-		}
+		if (mkdirat(mnt, dir, 0755) < 0 && errno != EEXIST)
+			return cella_error_set(err, errno, "mkdir %s in the cgroup tmpfs", dir);
+		/* by path: the fds belong to the mount namespace of our parent */
+		snprintf(src, sizeof(src), "%s/%s", h->mountpoint, cg->rel);
+		snprintf(dst, sizeof(dst), "/proc/self/fd/%d/%s", mnt, dir);
+		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+			return cella_error_set(err, errno, "bind the %s cgroup", dir);
 		for (unsigned bit = 1; bit && bit <= CGROUP_C_MISC; bit <<= 1) {
 			const char *c = cgroup_controller_name(bit, false);
-			if ((h->controllers & bit) && strcmp(c, dir) && symlinkat(dir, mnt, c) < 0 && errno != EEXIST) {
-				cella_error_set(err, errno, "symlink %s -> %s in the cgroup tmpfs", c, dir);
-				goto out;
-			}
+			if (!h->v2 && (h->controllers & bit) && strcmp(c, dir) &&
+			    symlinkat(dir, mnt, c) < 0 && errno != EEXIST)
+				return cella_error_set(err, errno, "symlink %s -> %s in the cgroup tmpfs", c, dir);
 		}
 	}
-	if (flags & MS_RDONLY) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", mnt);
-		if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) {
-			cella_error_set(err, errno, "remount the cgroup tmpfs read-only");
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	cgroup_hierarchies_free(hier, n);
-	return ret;
+	/* one call sets the flags on the tmpfs and every bind below it */
+	struct mount_attr attr = { .attr_set = v1_mount_attrs_from_flags(flags) |
+					       ((flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0) };
+	if (attr.attr_set && mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+		return cella_error_set(err, errno, "set the cgroup mount options");
+	return 0;
 }

@@ -109,7 +109,7 @@ struct init_args {
 	char *const *argv;
 	char *const *envp;
 	const int *nsfds;
-	enum cgroup_mode cgroup_mode;
+	struct cgroup *cgroup;
 	int sync;          /* our end of the pair */
 	int start_listen;  /* create: the start.sock listener; run: -1 */
 	int console_sock;  /* -1 unless process.terminal */
@@ -140,7 +140,7 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	struct rootfs_ctx rctx = {
 		.config = c,
 		.rootfs = a->rootfs,
-		.cgroup_mode = a->cgroup_mode,
+		.cgroup = a->cgroup,
 		.no_pivot = a->opts->no_pivot,
 		.in_userns = newns & CLONE_NEWUSER,
 		.console_sock = a->console_sock,
@@ -393,7 +393,6 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	int sp[2] = { -1, -1 };
 	int nsfds[16];
 	size_t n_nsfds = 0;
-	enum cgroup_mode mode;
 	int ret = -1;
 
 	if (!name_is_valid(id))
@@ -423,12 +422,9 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 			goto out;
 		}
 	}
-	if (cgroup_mode_detect(&mode, err) < 0)
-		goto out;
 	cgpath = cgroup_path_for(rt, c, id, err);
 	if (!cgpath)
 		goto out;
-	rt_log(rt, CELLA_LOG_DEBUG, "cgroup manager: cgroupfs (%s), path %s", cgroup_mode_name(mode), cgpath);
 
 	/* The state directory doubles as the lock on the id. */
 	s->rootfd = state_root_open(rt->root, true, err);
@@ -461,6 +457,8 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	s->cg = cgroup_create(cgpath, c->has_resources ? &c->resources : NULL, c->devices, c->n_devices, err);
 	if (!s->cg)
 		goto out;
+	rt_log(rt, CELLA_LOG_DEBUG, "cgroup manager: cgroupfs (%s), path %s",
+	       cgroup_mode_name(cgroup_get_mode(s->cg)), cgpath);
 	if (namespaces_open(c, nsfds, err) < 0)
 		goto out;
 	n_nsfds = c->n_namespaces;
@@ -490,7 +488,7 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		close(sp[0]);
 		struct init_args a = {
 			.id = id, .opts = opts, .c = c, .bundle = bundle, .rootfs = rootfs,
-			.argv = argv, .envp = envp, .nsfds = nsfds, .cgroup_mode = mode, .sync = sp[1],
+			.argv = argv, .envp = envp, .nsfds = nsfds, .cgroup = s->cg, .sync = sp[1],
 			.start_listen = listener, .console_sock = console,
 		};
 		init_main(&a);

@@ -33,7 +33,7 @@ int idmap_write(pid_t pid, const struct oci_config *c, struct cella_error *err);
 struct rootfs_ctx {
 	const struct oci_config *config;
 	const char *rootfs;         /* absolute host path of the root filesystem */
-	enum cgroup_mode cgroup_mode;
+	struct cgroup *cgroup;
 	bool no_pivot;
 	bool in_userns;             /* device nodes are bind-mounted, not created */
 	int console_sock;           /* >= 0: make a pty, send its master there */

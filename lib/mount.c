@@ -173,7 +173,7 @@ static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount 
 		if (mount_bind(m, target, tpath, err) < 0)
 			return -1;
 	} else if (m->type && !strcmp(m->type, "cgroup")) {
-		if (cgroup_mount(ctx->cgroup_mode, tpath, m->flags & MS_ATTR_MASK, err) < 0)
+		if (cgroup_mount(ctx->cgroup, tpath, m->flags & MS_ATTR_MASK, err) < 0)
 			return -1;
 	} else {
 		const char *type = m->type ? m->type : "none";

@@ -421,3 +421,21 @@ def test_spec_rootless_runs(rt, bundle):
     d = r.json()
     assert d["uid_map"] == [[0, os.getuid(), 1]]
     assert d["uid"] == 0
+
+
+def test_spec_unmodified_runs(rt, bundle):
+    # the runtime's own default spec (read-only root, masked and read-only
+    # paths, its default mounts and capabilities) runs the probe as it is
+    (bundle.path / "config.json").unlink()
+    assert rt("spec", cwd=bundle.path).ok
+    c = json.loads((bundle.path / "config.json").read_text())
+    c["process"]["terminal"] = False
+    c["process"]["args"] = ["/bin/cella-probe", "all"]
+    bundle.config = c
+    r = rt.run(bundle)
+    assert r.ok, r
+    d = r.json()
+    assert d["pid"]["pid"] == 1
+    mounts = {m["mount_point"]: m for m in d["mounts"]}
+    assert "ro" in mounts["/"]["options"]
+    assert mounts["/proc/sys"]["options"][0] == "ro"

@@ -520,3 +520,22 @@ def test_delete_created_without_force(rt, bundle):
     else:
         assert alive(pid)
         assert rt.status(r.cid) == "created"
+
+
+def test_concurrent_delete_force(rt, bundle):
+    bundle.probe_args("sleep", "30")
+    r = rt.run(bundle, detach=True)
+    assert r.ok, r
+    pid = rt.state(r.cid)["pid"]
+    procs = [subprocess.Popen([*rt.global_args(), "delete", "--force", r.cid],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for _ in range(4)]
+    errs = []
+    for p in procs:
+        _, err = p.communicate(timeout=30)
+        errs.append((p.returncode, err.decode(errors="replace")))
+    # at least one succeeded; the container and its init are gone (the
+    # fixture's leak check verifies cgroups, mounts and state)
+    assert any(rc == 0 for rc, _ in errs), errs
+    wait_dead(pid)
+    assert rt("state", r.cid).rc != 0

@@ -560,3 +560,12 @@ def test_cgroupfs_read_only_inside(rt, bundle):
     assert r.ok, r
     d = r.json()
     assert d["ok"] is False and d["errno"] in ("EROFS", "EACCES", "EPERM"), d
+
+
+def test_bind_source_relative_to_bundle(rt, bundle):
+    # runtime-spec: bind sources are absolute or relative to the bundle
+    (bundle.path / "relsrc").mkdir()
+    (bundle.path / "relsrc" / "f").write_text("relative")
+    bundle.add_mount("/mnt/rel", "bind", "relsrc", ["bind"])
+    d = rt.probe(bundle, "read", "/mnt/rel/f")
+    assert d["data"] == "relative"

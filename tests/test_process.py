@@ -443,3 +443,9 @@ def test_ambient_without_inheritable(rt, bundle):
     else:
         assert "ambient" in r.err, r
         assert rt("state", r.cid).rc != 0
+
+
+def test_hostname_too_long_fails(rt, bundle):
+    bundle.config["hostname"] = "h" * 65
+    bundle.probe_args("hostname")
+    assert rt.run(bundle).rc != 0

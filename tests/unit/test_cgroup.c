@@ -787,18 +787,25 @@ static void test_mount(void **state)
 {
 	(void)state;
 	char tmp[] = "/tmp/cella-cgmount-XXXXXX";
+	char cgpath[64];
+	struct cella_error cerr = { 0 };
 	assert_non_null(mkdtemp(tmp));
+	snprintf(cgpath, sizeof(cgpath), "/cella-test-mount-%d", (int)getpid());
+	struct cgroup *cg = cgroup_create(cgpath, NULL, NULL, 0, &cerr);
+	assert_non_null(cg);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct cella_error e = { 0 };
 		struct statfs s;
 		char target[64], p[128];
+		if (cgroup_enter(cg, getpid(), &e) < 0)
+			_exit(9);
 		if (unshare(CLONE_NEWNS | CLONE_NEWCGROUP) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			_exit(10);
 		int fd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
-		if (cgroup_mount(mode, target, MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, &e) < 0) {
+		if (cgroup_mount(cg, target, MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, &e) < 0) {
 			fprintf(stderr, "cgroup_mount: %s\n", e.msg);
 			_exit(11);
 		}
@@ -826,6 +833,8 @@ static void test_mount(void **state)
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	rmdir(tmp);
+	assert_int_equal(cgroup_destroy(cg, &cerr), 0);
+	cgroup_free(cg);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("child status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
