@@ -696,6 +696,34 @@ int cgroup_enter(struct cgroup *cg, pid_t pid, struct cella_error *err)
 	return 0;
 }
 
+/*
+ * Writing a pid to cgroup.procs takes the kernel's global threadgroup
+ * rwsem for writing, which waits for an RCU grace period: milliseconds on
+ * an idle host, per container.  Two cheaper paths reach the same result:
+ * a clone3(CLONE_INTO_CGROUP) into the cgroup2 hierarchy, and a
+ * single-threaded process writing "0" (itself) to the v1 `tasks` files,
+ * which the kernel serialises with cgroup_mutex alone.
+ */
+int cgroup_clone_fd(struct cgroup *cg)
+{
+	for (size_t i = 0; i < cg->n_hier; i++)
+		if (cg->hier[i].v2)
+			return cg->hier[i].fd;
+	return -1;
+}
+
+int cgroup_enter_self(struct cgroup *cg, bool cloned_into, struct cella_error *err)
+{
+	for (size_t i = 0; i < cg->n_hier; i++) {
+		struct cgroup_hier *h = &cg->hier[i];
+		if (h->fd < 0 || (h->v2 && cloned_into))
+			continue;
+		if (cgroup_write(h->fd, h->v2 ? "cgroup.procs" : "tasks", "0", h->mountpoint, err) < 0)
+			return cella_error_wrap(err, "enter cgroup %s", cg->path);
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Processes                                                            */
 
@@ -913,14 +941,16 @@ static int cgroup_tree_remove(int parentfd, const char *name, int level)
 /*
  * Parents go while they are empty, up to (not including) the hierarchy
  * root, but only the ones we created or the ones in Cella's own "/cella"
- * tree: a user's "/machine.slice" stays even when we emptied it.
+ * tree: a user's "/machine.slice" stays even when we emptied it.  "/cella"
+ * itself stays: recreating it for every container would cost a mkdir and
+ * an rmdir per hierarchy on the hot path of `run`.
  */
 static void cgroup_parents_remove(struct cgroup *cg, struct cgroup_hier *h)
 {
 	char buf[2048];
 	bool ours = cg->ends[0] == 5 && !strncmp(cg->rel, "cella", 5);
 	for (size_t l = cg->depth - 1; l-- > 0;) {
-		if (l < h->created_from && !ours)
+		if ((l < h->created_from && !ours) || (ours && l == 0))
 			break;
 		if (unlinkat(h->rootfd, cgroup_prefix_format(cg, l, buf, sizeof(buf)), AT_REMOVEDIR) < 0 && errno != ENOENT)
 			break;

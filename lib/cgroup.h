@@ -47,6 +47,11 @@ const char *cgroup_get_path(const struct cgroup *cg);
 
 /* Move `pid` into the cgroup in every hierarchy. */
 int cgroup_enter(struct cgroup *cg, pid_t pid, struct cella_error *err);
+/* The cgroup2 directory fd for clone3(CLONE_INTO_CGROUP), or -1 (pure v1). */
+int cgroup_clone_fd(struct cgroup *cg);
+/* Move the calling single-threaded process into the cgroup in every
+ * hierarchy, skipping the cgroup2 one if it was cloned into it. */
+int cgroup_enter_self(struct cgroup *cg, bool cloned_into, struct cella_error *err);
 /* Apply (again) a resources block, as `update` does. */
 int cgroup_apply(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err);
 /* Every pid in the cgroup (and its descendants); caller frees. */

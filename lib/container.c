@@ -110,6 +110,8 @@ struct init_args {
 	char *const *envp;
 	const int *nsfds;
 	struct cgroup *cgroup;
+	bool enter_self;   /* move ourselves into the cgroup (no user namespace) */
+	bool cloned_into;  /* born in the cgroup2 directory (CLONE_INTO_CGROUP) */
 	int sync;          /* our end of the pair */
 	int start_listen;  /* create: the start.sock listener; run: -1 */
 	int console_sock;  /* -1 unless process.terminal */
@@ -121,8 +123,12 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	int newns = namespaces_new_flags(c);
 	struct sync_msg m;
 
-	if (sync_recv(a->sync, &m) <= 0 || m.type != SYNC_GO)
+	if (a->enter_self) {
+		if (cgroup_enter_self(a->cgroup, a->cloned_into, err) < 0)
+			return -1;
+	} else if (sync_recv(a->sync, &m) <= 0 || m.type != SYNC_GO) {
 		return cella_error_set(err, EPIPE, "the runtime went away");
+	}
 	if ((newns & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		return cella_error_set(err, errno, "become root in the user namespace");
 	if (namespaces_join(c, a->nsfds, ~(CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME), err) < 0)
@@ -233,8 +239,9 @@ static void now_rfc3339(char *buf, size_t len)
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%09ldZ", ts.tv_nsec);
+	/* by hand: strftime() would load the time zone database */
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
 /* OCI linux.cgroupsPath, or a systemd "slice:prefix:name" with --systemd-cgroup,
@@ -474,10 +481,16 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	envp = strv_view(c->process.env, c->process.n_env);
 	argv = strv_view(c->process.args, c->process.n_args);
 
+	/* Without a user namespace the init can enter its cgroup itself, the
+	 * cheap way (see cgroup_enter_self); a mapped root could not. */
+	bool enter_self = !(newns & CLONE_NEWUSER);
+	int cgfd = enter_self ? cgroup_clone_fd(s->cg) : -1;
 	struct clone_args ca = {
-		.flags = (newns & ~(CLONE_NEWCGROUP | CLONE_NEWTIME)) | CLONE_PIDFD,
+		.flags = (newns & ~(CLONE_NEWCGROUP | CLONE_NEWTIME)) | CLONE_PIDFD |
+			 (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)&s->pidfd,
 		.exit_signal = SIGCHLD,
+		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
 	};
 	pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0) {
@@ -489,6 +502,7 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		struct init_args a = {
 			.id = id, .opts = opts, .c = c, .bundle = bundle, .rootfs = rootfs,
 			.argv = argv, .envp = envp, .nsfds = nsfds, .cgroup = s->cg, .sync = sp[1],
+			.enter_self = enter_self, .cloned_into = cgfd >= 0,
 			.start_listen = listener, .console_sock = console,
 		};
 		init_main(&a);
@@ -499,13 +513,13 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	s->sync = sp[0];
 	sp[0] = -1;
 
-	if ((newns & CLONE_NEWUSER) && idmap_write(pid, c, err) < 0)
-		goto out;
-	if (cgroup_enter(s->cg, pid, err) < 0)
-		goto out;
-	if (sync_send(s->sync, SYNC_GO, NULL) < 0) {
-		cella_error_set(err, errno, "start the container init");
-		goto out;
+	if (!enter_self) {
+		if (idmap_write(pid, c, err) < 0 || cgroup_enter(s->cg, pid, err) < 0)
+			goto out;
+		if (sync_send(s->sync, SYNC_GO, NULL) < 0) {
+			cella_error_set(err, errno, "start the container init");
+			goto out;
+		}
 	}
 	struct sync_msg m;
 	int r = sync_recv(s->sync, &m);
@@ -625,24 +639,6 @@ static int spawn_wait(struct spawn *s, int *wstatus, struct cella_error *err)
 	return 0;
 }
 
-static int container_destroy(struct cella_runtime *rt, int rootfd, const char *id, const char *cgpath,
-			     struct cella_error *err)
-{
-	(void)rt;
-	if (cgpath[0]) {
-		struct cgroup *cg = cgroup_open(cgpath, err);
-		if (cg) {
-			int r = cgroup_destroy(cg, err);
-			cgroup_free(cg);
-			if (r < 0)
-				return -1;
-		} else if (err->code != ENOENT) {
-			return -1;
-		}
-	}
-	return state_remove(rootfd, id, err);
-}
-
 int cella_container_run(struct cella_runtime *rt, const char *id, const struct cella_create_opts *opts,
 			int *wstatus, struct cella_error *err)
 {
@@ -653,11 +649,8 @@ int cella_container_run(struct cella_runtime *rt, const char *id, const struct c
 		r = spawn_confirm_exec(&s, err);
 		if (r == 0 && !opts->detach) {
 			r = spawn_wait(&s, wstatus, err);
-			if (r == 0) {
-				r = container_destroy(rt, s.rootfd, id, s.st.cgroup_path, err);
-				cgroup_free(s.cg);
-				s.cg = NULL;
-			}
+			if (r == 0 && (r = cgroup_destroy(s.cg, err)) == 0)
+				r = state_remove(s.rootfd, id, err);
 		}
 	}
 	if (r < 0)
