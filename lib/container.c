@@ -233,15 +233,23 @@ static void config_unknown(void *data, const char *path)
 	rt_log(rt, CELLA_LOG_DEBUG, "config.json: ignoring unknown property `%s`", path);
 }
 
+/* RFC 3339 in UTC.  By hand: gmtime() and strftime() load the time zone
+ * database, a file read on every `create` for nothing. */
 static void now_rfc3339(char *buf, size_t len)
 {
 	struct timespec ts;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	/* by hand: strftime() would load the time zone database */
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+	long long days = ts.tv_sec / 86400, secs = ts.tv_sec % 86400;
+	/* civil_from_days (H. Hinnant) */
+	long long z = days + 719468, era = z / 146097;
+	long long doe = z - era * 146097;
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	long long mp = (5 * doy + 2) / 153;
+	long long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	long long y = yoe + era * 400 + (m <= 2);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", (int)(y % 10000), (int)m, (int)d,
+		 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), (int)(ts.tv_nsec % 1000000000));
 }
 
 /* OCI linux.cgroupsPath, or a systemd "slice:prefix:name" with --systemd-cgroup,
