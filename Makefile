@@ -35,7 +35,7 @@ unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
 $(BUILD_ASAN)/build.ninja:
-	meson setup $(BUILD_ASAN) --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+	meson setup $(BUILD_ASAN) --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dstatic_runtime=false
 
 unit-asan: deps $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)

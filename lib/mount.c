@@ -39,6 +39,13 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
 	return fd;
 }
 
+/*
+ * Missing components are created one at a time, each in a parent resolved
+ * inside the root.  A dangling symlink on the way ("/var/run -> /run" with
+ * no /run yet) is expanded into the path, as the kernel would follow it
+ * from the root, and the walk starts again: what gets created is always the
+ * target inside the rootfs, never a host path.
+ */
 int path_open_in_root(int rootfd, const char *path, bool create, bool file, struct cella_error *err)
 {
 	int fd = openat2_in_root(rootfd, path, O_PATH);
@@ -48,45 +55,62 @@ int path_open_in_root(int rootfd, const char *path, bool create, bool file, stru
 		return fd;
 	}
 
-	/* Create the missing components one by one, each parent resolved in the root. */
-	char buf[4096];
-	if (strlen(path) >= sizeof(buf))
+	char cur[4096];
+	if (snprintf(cur, sizeof(cur), "%s", path) >= (int)sizeof(cur))
 		return cella_error_set(err, ENAMETOOLONG, "`%s`", path);
-	strcpy(buf, path);
-	cleanup_close int parent = openat2_in_root(rootfd, "/", O_PATH);
-	if (parent < 0)
-		return cella_error_set(err, errno, "open rootfs");
-	char *save = NULL;
-	char *comp = strtok_r(buf, "/", &save);
-	while (comp) {
-		char *next = strtok_r(NULL, "/", &save);
-		bool last = next == NULL;
-		/* the prefix up to and including comp, resolved again from the root */
-		char sub[4096];
-		size_t plen = (size_t)(comp - buf) + strlen(comp);
-		memcpy(sub, path, plen);
-		sub[plen] = '\0';
-		int child = openat2_in_root(rootfd, sub, O_PATH);
-		if (child < 0 && errno == ENOENT && strcmp(comp, "..") && strcmp(comp, ".")) {
-			int r;
-			if (last && file) {
-				r = openat(parent, comp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-				if (r >= 0)
-					close(r);
-			} else {
-				r = mkdirat(parent, comp, 0755);
+	for (int hops = 0; hops < 40; hops++) {
+		char buf[4096];
+		strcpy(buf, cur);
+		cleanup_close int parent = openat2_in_root(rootfd, "/", O_PATH);
+		if (parent < 0)
+			return cella_error_set(err, errno, "open rootfs");
+		char *save = NULL, *comp = strtok_r(buf, "/", &save);
+		bool restart = false;
+		while (comp && !restart) {
+			char *next = strtok_r(NULL, "/", &save);
+			/* the prefix up to and including comp, resolved again from the root */
+			char sub[4096];
+			size_t plen = (size_t)(comp - buf) + strlen(comp);
+			memcpy(sub, cur, plen);
+			sub[plen] = '\0';
+			int child = openat2_in_root(rootfd, sub, O_PATH);
+			if (child < 0 && errno == ENOENT) {
+				char link[4096];
+				ssize_t n = readlinkat(parent, comp, link, sizeof(link) - 1);
+				if (n >= 0) {
+					link[n] = '\0';
+					const char *rest = cur + plen;
+					int w = link[0] == '/'
+						? snprintf(buf, sizeof(buf), "%s%s", link, rest)
+						: snprintf(buf, sizeof(buf), "%.*s/%s%s", (int)(comp - buf), cur, link, rest);
+					if (w < 0 || (size_t)w >= sizeof(buf))
+						return cella_error_set(err, ENAMETOOLONG, "`%s`", path);
+					strcpy(cur, buf);
+					restart = true;
+					break;
+				}
+				int r;
+				if (!next && file) {
+					r = openat(parent, comp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+					if (r >= 0)
+						close(r);
+				} else {
+					r = mkdirat(parent, comp, 0755);
+				}
+				if (r < 0 && errno != EEXIST)
+					return cella_error_set(err, errno, "create `%s` in the rootfs", sub);
+				child = openat2_in_root(rootfd, sub, O_PATH);
 			}
-			if (r < 0 && errno != EEXIST)
-				return cella_error_set(err, errno, "create `%s` in the rootfs", sub);
-			child = openat2_in_root(rootfd, sub, O_PATH);
+			if (child < 0)
+				return cella_error_set(err, errno, "open `%s` in the rootfs", sub);
+			close(parent);
+			parent = child;
+			comp = next;
 		}
-		if (child < 0)
-			return cella_error_set(err, errno, "open `%s` in the rootfs", path);
-		close(parent);
-		parent = child;
-		comp = next;
+		if (!restart)
+			return steal_fd(&parent);
 	}
-	return steal_fd(&parent);
+	return cella_error_set(err, ELOOP, "open `%s` in the rootfs", path);
 }
 
 static void fd_path(char *buf, size_t len, int fd)
