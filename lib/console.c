@@ -81,3 +81,33 @@ int console_attach(int slave, struct cella_error *err)
 			return cella_error_set(err, errno, "dup the console to fd %d", fd);
 	return 0;
 }
+
+int console_recv(int sock, struct cella_error *err)
+{
+	char name[64], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	ssize_t r;
+	do
+		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (r <= 0 || !cm || cm->cmsg_type != SCM_RIGHTS)
+		return cella_error_set(err, r < 0 ? errno : EPROTO, "receive the console of the container");
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/* Copy what is readable from `from` to `to`; -1 at EOF or error of `from`. */
+int console_copy(int from, int to)
+{
+	char buf[4096];
+	ssize_t n = read(from, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		return -1;
+	return write_all(to, buf, n) < 0 ? -1 : 0;
+}

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -32,6 +33,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 
 #include "engine.h"
@@ -345,6 +347,8 @@ struct spawn {
 	pid_t pid;
 	int pidfd;
 	int sync;
+	int console_sock;    /* run with a terminal: the pty master arrives here */
+	int console_master;  /* ... and is relayed to our stdio */
 	struct container_state st;
 };
 
@@ -369,7 +373,7 @@ static void spawn_release(struct spawn *s)
 {
 	if (s->cg)
 		cgroup_free(s->cg);
-	int fds[] = { s->rootfd, s->statefd, s->pidfd, s->sync };
+	int fds[] = { s->rootfd, s->statefd, s->pidfd, s->sync, s->console_sock, s->console_master };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -460,13 +464,22 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	}
 	if (!run_mode && (listener = start_listener(s->statefd, err)) < 0)
 		goto out;
-	if (c->process.terminal) {
-		if (!opts->console_socket) {
+	if (c->process.terminal && opts->console_socket) {
+		if ((console = console_socket_connect(opts->console_socket, err)) < 0)
+			goto out;
+	} else if (c->process.terminal) {
+		/* `run` in the foreground is its own console socket and relays the pty */
+		int cp[2];
+		if (!run_mode || opts->detach) {
 			cella_error_set(err, EINVAL, "process.terminal is true: --console-socket is required");
 			goto out;
 		}
-		if ((console = console_socket_connect(opts->console_socket, err)) < 0)
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) < 0) {
+			cella_error_set(err, errno, "socketpair");
 			goto out;
+		}
+		s->console_sock = cp[0];
+		console = cp[1];
 	}
 
 	s->cg = cgroup_create(cgpath, c->has_resources ? &c->resources : NULL, c->devices, c->n_devices, err);
@@ -540,6 +553,8 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		snprintf(err->msg, sizeof(err->msg), "%s", m.msg);
 		goto out;
 	}
+	if (s->console_sock >= 0 && (s->console_master = console_recv(s->console_sock, err)) < 0)
+		goto out;
 
 	/* Ready: record the state. */
 	snprintf(s->st.id, sizeof(s->st.id), "%s", id);
@@ -579,7 +594,7 @@ out:
 static void spawn_init(struct spawn *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->rootfd = s->statefd = s->pidfd = s->sync = -1;
+	s->rootfd = s->statefd = s->pidfd = s->sync = s->console_sock = s->console_master = -1;
 }
 
 int cella_container_create(struct cella_runtime *rt, const char *id, const struct cella_create_opts *opts,
@@ -611,10 +626,35 @@ static int spawn_confirm_exec(struct spawn *s, struct cella_error *err)
 	return 0;
 }
 
-/* Forward the usual termination signals to the container while it runs. */
+/* Put our terminal in raw mode while the container's pty is relayed. */
+static bool terminal_raw(struct termios *saved)
+{
+	struct termios raw;
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) < 0)
+		return false;
+	raw = *saved;
+	cfmakeraw(&raw);
+	return tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+}
+
+static void terminal_resize(int master)
+{
+	struct winsize ws;
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+		ioctl(master, TIOCSWINSZ, &ws);
+}
+
+/*
+ * Wait for the init, forwarding the usual termination signals to it and,
+ * with a terminal, relaying stdin -> pty master -> stdout.
+ */
 static int spawn_wait(struct spawn *s, int *wstatus, struct cella_error *err)
 {
 	sigset_t set, old;
+	struct termios saved;
+	bool raw = false;
+	int master = s->console_master;
+
 	sigemptyset(&set);
 	for (int sig = 1; sig < SIGRTMIN; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sig != SIGSEGV &&
@@ -623,19 +663,42 @@ static int spawn_wait(struct spawn *s, int *wstatus, struct cella_error *err)
 			sigaddset(&set, sig);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	cleanup_close int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	struct pollfd pfd[2] = { { .fd = s->pidfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+	if (master >= 0) {
+		raw = terminal_raw(&saved);
+		terminal_resize(master);
+	}
+	struct pollfd pfd[4] = {
+		{ .fd = s->pidfd, .events = POLLIN },
+		{ .fd = sfd, .events = POLLIN },
+		{ .fd = master, .events = POLLIN },
+		{ .fd = master >= 0 ? STDIN_FILENO : -1, .events = POLLIN },
+	};
 	for (;;) {
-		if (poll(pfd, sfd >= 0 ? 2 : 1, -1) < 0) {
+		if (poll(pfd, ARRAY_SIZE(pfd), -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		if (pfd[0].revents)
+		if (pfd[2].revents && console_copy(master, STDOUT_FILENO) < 0)
+			pfd[2].fd = -1;
+		if (pfd[3].revents && console_copy(STDIN_FILENO, master) < 0)
+			pfd[3].fd = -1;
+		if (pfd[0].revents) {
+			/* drain what the container wrote last */
+			while (pfd[2].fd >= 0 && poll(&pfd[2], 1, 0) > 0 && console_copy(master, STDOUT_FILENO) == 0)
+				;
 			break;
+		}
 		struct signalfd_siginfo si;
-		if (pfd[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si))
-			pidfd_send_signal(s->pidfd, si.ssi_signo, NULL, 0);
+		if (pfd[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGWINCH && master >= 0)
+				terminal_resize(master);
+			else
+				pidfd_send_signal(s->pidfd, si.ssi_signo, NULL, 0);
+		}
 	}
+	if (raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	int r;
 	while ((r = waitpid(s->pid, wstatus, 0)) < 0 && errno == EINTR)
 		;

@@ -69,6 +69,10 @@ int console_socket_connect(const char *path, struct cella_error *err);
 /* Open a pty pair from `ptmx` (the container's devpts), send the master over `sock`. */
 int console_create(int sock, const char *ptmx, const struct oci_process *p, int *slave,
 		   struct cella_error *err);
+/* Receive a pty master sent by console_create() over a socketpair. */
+int console_recv(int sock, struct cella_error *err);
+/* Copy what is readable from `from` to `to`; -1 at EOF or error of `from`. */
+int console_copy(int from, int to);
 /* Make `slave` the controlling terminal and stdio. */
 int console_attach(int slave, struct cella_error *err);
 

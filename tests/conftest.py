@@ -209,7 +209,8 @@ def cgroup_dirs_named(names):
 
 
 def _procs_matching(names, base: Path):
-    """Pids in a cgroup naming one of `names`, or whose root is under `base`."""
+    """Pids in a cgroup naming one of `names`, rooted under `base`, or whose
+    command line mentions `base` or a name (a runtime helper left behind)."""
     hits = []
     me = os.getpid()
     for ent in os.listdir("/proc"):
@@ -218,16 +219,14 @@ def _procs_matching(names, base: Path):
         try:
             with open(f"/proc/{ent}/cgroup") as f:
                 cg = f.read()
+            with open(f"/proc/{ent}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
             root = os.readlink(f"/proc/{ent}/root")
         except OSError:
             continue
-        if any(n and n in cg for n in names) or root.startswith(str(base) + "/"):
-            try:
-                with open(f"/proc/{ent}/cmdline", "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                cmd = "?"
-            hits.append(f"{ent} ({cmd.strip()}) cgroup={cg.strip()!r} root={root}")
+        if (any(n and (n in cg or n in cmd) for n in names) or str(base) + "/" in cmd + " "
+                or root.startswith(str(base) + "/")):
+            hits.append(f"{ent} ({cmd}) cgroup={cg.strip()!r} root={root}")
     return hits
 
 
