@@ -161,17 +161,24 @@ static int mount_setattr_flags(int fd, bool recursive, unsigned long set, unsign
 #define MS_ATTR_MASK (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | \
 		      MS_RELATIME | MS_STRICTATIME | MS_NOSYMFOLLOW)
 
-static int mount_bind(const struct oci_mount *m, int target, const char *tpath, struct cella_error *err)
+/*
+ * A bind mount is built detached (open_tree), given its options there, and
+ * only then attached: the container never sees it writable, even briefly.
+ */
+static int mount_bind(const struct oci_mount *m, const char *tpath, struct cella_error *err)
 {
-	if (mount(m->source, tpath, NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
+	cleanup_close int tree = open_tree(AT_FDCWD, m->source,
+					   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0));
+	if (tree < 0)
 		return cella_error_set(err, errno, "bind `%s`", m->source);
-	/* A bind mount ignores flags: apply them to the new mount afterwards. */
 	unsigned long set = m->flags & MS_ATTR_MASK, clr = m->clear_flags & MS_ATTR_MASK;
-	if ((set || clr) && mount_setattr_flags(target, false, set, clr) < 0)
+	if ((set || clr) && mount_setattr_flags(tree, false, set, clr) < 0)
 		return cella_error_set(err, errno, "set options on bind mount of `%s`", m->source);
 	if ((m->rec_flags || m->rec_clear_flags) &&
-	    mount_setattr_flags(target, true, m->rec_flags, m->rec_clear_flags) < 0)
+	    mount_setattr_flags(tree, true, m->rec_flags, m->rec_clear_flags) < 0)
 		return cella_error_set(err, errno, "set recursive options on bind mount of `%s`", m->source);
+	if (move_mount(tree, "", AT_FDCWD, tpath, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
+		return cella_error_set(err, errno, "attach bind mount of `%s`", m->source);
 	return 0;
 }
 
@@ -194,7 +201,7 @@ static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount 
 	fd_path(tpath, sizeof(tpath), target);
 
 	if (m->bind) {
-		if (mount_bind(m, target, tpath, err) < 0)
+		if (mount_bind(m, tpath, err) < 0)
 			return -1;
 	} else if (m->type && !strcmp(m->type, "cgroup")) {
 		if (cgroup_mount(ctx->cgroup, tpath, m->flags & MS_ATTR_MASK, err) < 0)
