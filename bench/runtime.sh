@@ -74,6 +74,13 @@ WORK=$(mktemp -d /tmp/cella-bench.XXXXXX)
 PFX=cbench$$            # container-id / cgroup-name prefix: [a-z0-9-] only
 BUNDLE=$WORK/bundle
 LEAKS=0
+LOOP_PID=
+# cella-runtime keeps a shared "cella" parent cgroup in each hierarchy; the
+# ones that this run brings into being are removed at exit (when empty).
+NEW_PARENTS=()
+for d in /sys/fs/cgroup /sys/fs/cgroup/*; do
+	[[ -f $d/cgroup.procs && ! -L $d && ! -e $d/cella ]] && NEW_PARENTS+=("$d/cella")
+done
 STATE_FS=$(stat -fc %T "$WORK")
 mkdir -p "$WORK/state"
 if [[ $STATE_TMPFS == 1 ]]; then
@@ -126,6 +133,11 @@ cleanup_runtime() {  # RUNTIME: delete -f every container left in its root
 cleanup() {
 	local rc=$? rt d
 	trap - EXIT INT TERM
+	set +e
+	if [[ -n $LOOP_PID ]]; then  # interrupted mid-loop: stop it (timeout forwards to its group)
+		kill -TERM "$LOOP_PID" 2>/dev/null
+		wait "$LOOP_PID" 2>/dev/null
+	fi
 	for rt in cella-runtime crun runc; do cleanup_runtime "$rt"; done
 	# cgroups named after our ids, in any hierarchy (deepest first)
 	while IFS= read -r d; do
@@ -133,6 +145,9 @@ cleanup() {
 		note "left-over cgroup $d; removing"
 		rmdir "$d" 2>/dev/null || note "could not remove $d"
 	done < <(find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -type d -name "*$PFX*" 2>/dev/null | sort -r)
+	for d in "${NEW_PARENTS[@]}"; do
+		if [[ -d $d ]]; then rmdir "$d" 2>/dev/null; fi
+	done
 	if mountpoint -q "$WORK/state"; then
 		umount "$WORK/state" 2>/dev/null || umount -l "$WORK/state" || note "could not unmount $WORK/state"
 	fi
@@ -274,20 +289,25 @@ done
 echo "$((t1 - t0)) $fails $rss"
 EOF
 
-declare -A NS FAILS RSS
+declare -A NS FAILS RSS ROUND_MS
 run_loop() {  # ROUND NAME MODE CMD...: adds round ROUND's share of N to NS/FAILS/RSS
-	local round=$1 name=$2 mode=$3 res ns fails rss; shift 3
+	local round=$1 name=$2 mode=$3 ns fails rss; shift 3
 	local root=$WORK/state/$name err=$WORK/err-$name.log
 	local n=$((N / ROUNDS + (round < N % ROUNDS ? 1 : 0))) rss_runs=0
 	((round == 0)) && rss_runs=$RSS_RUNS
 	mkdir -p "$root"
 	local -a wrap=()
 	mapfile -d '' -t wrap < <(wrapper_for "$name")
-	res=$(timeout -k 10 $((120 + (n + WARMUP + rss_runs) * 10)) "${wrap[@]}" bash "$WORK/loop.sh" "$mode" "$n" "$WARMUP" "$rss_runs" \
-		"$PFX-${name%%-*}-$round" "$root" "$BUNDLE" "$err" "$GNU_TIME" -- "$@") \
-		|| die "$name: measurement loop aborted (timeout or wrapper failure); see above"
-	read -r ns fails rss <<<"$res"
+	# in the background + wait, so that a signal reaches the trap at once and
+	# cleanup can stop the loop (timeout runs it in its own process group)
+	timeout -k 10 $((120 + (n + WARMUP + rss_runs) * 10)) "${wrap[@]}" bash "$WORK/loop.sh" "$mode" "$n" "$WARMUP" "$rss_runs" \
+		"$PFX-${name%%-*}-$round" "$root" "$BUNDLE" "$err" "$GNU_TIME" -- "$@" >"$WORK/result" &
+	LOOP_PID=$!
+	wait "$LOOP_PID" || die "$name: measurement loop aborted (timeout or wrapper failure); see above"
+	LOOP_PID=
+	read -r ns fails rss <"$WORK/result"
 	NS[$name]=$((${NS[$name]:-0} + ns))
+	ROUND_MS[$name]+="$(awk -v ns="$ns" -v n="$n" 'BEGIN { printf "%.2f", ns / n / 1e6 }') "
 	FAILS[$name]=$((${FAILS[$name]:-0} + fails))
 	RSS[$name]=${RSS[$name]:-0}
 	((rss > ${RSS[$name]})) && RSS[$name]=$rss
@@ -362,14 +382,16 @@ echo
 echo "runtime start-up: $N x run of /bin/true (busybox bundle, VARIANT=$VARIANT, $ROUNDS interleaved rounds, state on $STATE_FS), peak RSS = max of $RSS_RUNS runs"
 echo "host: kernel $(uname -r), nproc $(nproc), cgroups $CGMODE, load avg at start $LOAD_START, at end $LOAD_END"
 echo
-echo "| runtime | runs | failures | total s | ms/container | above floor ms | peak RSS KiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| runtime | runs | failures | total s | ms/container | above floor ms | per-round ms min-max | peak RSS KiB |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 FLOOR_MS=$(ms floor)
 for rt in "${MEASURED[@]}" floor; do
 	label=$rt; [[ $rt == floor ]] && label="floor (unshare -fpmuin --mount-proc true)"
 	above=$(awk -v a="$(ms "$rt")" -v f="$FLOOR_MS" 'BEGIN { printf "%.2f", a - f }')
 	[[ $rt == floor ]] && above=-
-	echo "| $label | $N | ${FAILS[$rt]} | $(secs "$rt") | $(ms "$rt") | $above | ${RSS[$rt]} |"
+	read -ra rms <<<"${ROUND_MS[$rt]}"
+	spread=$(printf '%s\n' "${rms[@]}" | sort -n | sed -n '1p;$p' | paste -sd-)
+	echo "| $label | $N | ${FAILS[$rt]} | $(secs "$rt") | $(ms "$rt") | $above | $spread | ${RSS[$rt]} |"
 done
 echo
 [[ -n $WRAP_MS ]] && echo "crun wrapper (unshare -m + umount $UNIFIED): $WRAP_MS ms, paid once per loop, not in the timed region"
