@@ -534,6 +534,20 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	s->sync = sp[0];
 	sp[0] = -1;
 
+	snprintf(s->st.id, sizeof(s->st.id), "%s", id);
+	s->st.pid = pid;
+	s->st.start_time = proc_start_time(pid, NULL);
+	snprintf(s->st.bundle, sizeof(s->st.bundle), "%s", bundle);
+	snprintf(s->st.rootfs, sizeof(s->st.rootfs), "%s", rootfs);
+	snprintf(s->st.cgroup_path, sizeof(s->st.cgroup_path), "%s", cgpath);
+	now_rfc3339(s->st.created, sizeof(s->st.created));
+	if (c->annotations)
+		s->st.annotations_json = json_dumps(c->annotations, JSON_COMPACT);
+	/* `run` records its state while the init sets itself up (create waits:
+	 * until READY the container is "creating", not "created") */
+	if (run_mode && state_save(s->rootfd, &s->st, true, err) < 0)
+		goto out;
+
 	if (!enter_self) {
 		if (idmap_write(pid, c, err) < 0 || cgroup_enter(s->cg, pid, err) < 0)
 			goto out;
@@ -556,17 +570,7 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	if (s->console_sock >= 0 && (s->console_master = console_recv(s->console_sock, err)) < 0)
 		goto out;
 
-	/* Ready: record the state. */
-	snprintf(s->st.id, sizeof(s->st.id), "%s", id);
-	s->st.pid = pid;
-	s->st.start_time = proc_start_time(pid, NULL);
-	snprintf(s->st.bundle, sizeof(s->st.bundle), "%s", bundle);
-	snprintf(s->st.rootfs, sizeof(s->st.rootfs), "%s", rootfs);
-	snprintf(s->st.cgroup_path, sizeof(s->st.cgroup_path), "%s", cgpath);
-	now_rfc3339(s->st.created, sizeof(s->st.created));
-	if (c->annotations)
-		s->st.annotations_json = json_dumps(c->annotations, JSON_COMPACT);
-	if (state_save(s->rootfd, &s->st, err) < 0)
+	if (!run_mode && state_save(s->rootfd, &s->st, true, err) < 0)
 		goto out;
 	if (opts->pid_file) {
 		char buf[32];

@@ -48,16 +48,14 @@ static int device_parent_open(int rootfd, const char *path, const char **name, s
 	return fd;
 }
 
-static int device_create(int rootfd, const struct oci_device *d, bool bind, struct cella_error *err)
+/* Create one node in `dir` (the umask is 0 in the init, so modes are exact). */
+static int device_make(int dir, const char *name, const struct oci_device *d, bool bind, bool replace,
+		       struct cella_error *err)
 {
-	const char *name;
-	cleanup_close int dir = device_parent_open(rootfd, d->path, &name, err);
-	if (dir < 0)
-		return -1;
 	mode_t mode = d->has_file_mode ? (d->file_mode & 07777) : 0666;
 	mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
 
-	if (unlinkat(dir, name, 0) < 0 && errno != ENOENT && errno != EISDIR)
+	if (replace && unlinkat(dir, name, 0) < 0 && errno != ENOENT && errno != EISDIR)
 		return cella_error_set(err, errno, "linux.devices: replace `%s`", d->path);
 	if (bind && type != S_IFIFO) {
 		/* mknod is not allowed in a user namespace: bind the host's node */
@@ -75,15 +73,20 @@ static int device_create(int rootfd, const struct oci_device *d, bool bind, stru
 	}
 	if (mknodat(dir, name, type | mode, makedev(d->major, d->minor)) < 0)
 		return cella_error_set(err, errno, "linux.devices: mknod `%s`", d->path);
-	/* mknod honours the umask: set the mode exactly */
-	if (fchmodat(dir, name, mode, AT_SYMLINK_NOFOLLOW) < 0 && errno != EOPNOTSUPP &&
-	    fchmodat(dir, name, mode, 0) < 0)
-		return cella_error_set(err, errno, "linux.devices: chmod `%s`", d->path);
 	if ((d->has_uid || d->has_gid) &&
 	    fchownat(dir, name, d->has_uid ? d->uid : (uid_t)-1, d->has_gid ? d->gid : (gid_t)-1,
 		     AT_SYMLINK_NOFOLLOW) < 0)
 		return cella_error_set(err, errno, "linux.devices: chown `%s`", d->path);
 	return 0;
+}
+
+static int device_create(int rootfd, const struct oci_device *d, bool bind, struct cella_error *err)
+{
+	const char *name;
+	cleanup_close int dir = device_parent_open(rootfd, d->path, &name, err);
+	if (dir < 0)
+		return -1;
+	return device_make(dir, name, d, bind, true, err);
 }
 
 static bool config_has_device(const struct oci_config *c, const char *path)
@@ -98,18 +101,20 @@ int devices_create(int rootfd, const struct oci_config *c, bool defaults, bool b
 		   struct cella_error *err)
 {
 	if (defaults) {
-		for (size_t i = 0; i < ARRAY_SIZE(default_devices); i++) {
-			if (config_has_device(c, default_devices[i].path))
-				continue;
-			if (device_create(rootfd, &default_devices[i], bind, err) < 0)
-				return -1;
-		}
+		/* a fresh tmpfs: nothing to replace, one directory fd for all */
 		cleanup_close int dev = path_open_in_root(rootfd, "/dev", false, false, err);
 		if (dev < 0)
 			return -1;
 		cleanup_close int devdir = openat(dev, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (devdir < 0)
 			return cella_error_set(err, errno, "open /dev");
+		for (size_t i = 0; i < ARRAY_SIZE(default_devices); i++) {
+			const struct oci_device *d = &default_devices[i];
+			if (config_has_device(c, d->path))
+				continue;
+			if (device_make(devdir, d->path + 5, d, bind, false, err) < 0)
+				return -1;
+		}
 		for (size_t i = 0; i < ARRAY_SIZE(default_links); i++) {
 			if (symlinkat(default_links[i].target, devdir, default_links[i].name) < 0 &&
 			    errno != EEXIST)

@@ -97,7 +97,8 @@ struct container_state {
 /* Open (creating it 0700 if needed) the runtime root; returns a dirfd. */
 int state_root_open(const char *root, bool create, struct cella_error *err);
 int state_load(int rootfd, const char *id, struct container_state *st, struct cella_error *err);
-int state_save(int rootfd, const struct container_state *st, struct cella_error *err);
+/* `fresh`: the first write, in the directory create just made. */
+int state_save(int rootfd, const struct container_state *st, bool fresh, struct cella_error *err);
 int state_remove(int rootfd, const char *id, struct cella_error *err);
 void state_release(struct container_state *st);
 

@@ -267,6 +267,8 @@ int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err)
 {
 	const struct oci_config *c = ctx->config;
 
+	/* Modes of what we create below are exact; the process's own umask is set last. */
+	umask(0);
 	/* Nothing done below may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
 		return cella_error_set(err, errno, "make / a slave mount");
@@ -321,7 +323,9 @@ static int path_open_nofollow(const char *path, struct stat *st)
 	return fd;
 }
 
-static int path_mask(const char *path, struct cella_error *err)
+/* Directories are masked by an empty read-only tmpfs: the first one made is
+ * cloned for the others (`tmpl`), cheaper than a new superblock each. */
+static int path_mask(const char *path, int *tmpl, struct cella_error *err)
 {
 	struct stat st;
 	char tpath[64];
@@ -330,9 +334,14 @@ static int path_mask(const char *path, struct cella_error *err)
 		return errno == ENOENT ? 0 : cella_error_set(err, errno, "linux.maskedPaths: `%s`", path);
 	fd_path(tpath, sizeof(tpath), fd);
 	int r;
-	if (S_ISDIR(st.st_mode))
+	if (S_ISDIR(st.st_mode) && *tmpl >= 0) {
+		cleanup_close int tree = open_tree(*tmpl, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+		r = tree < 0 ? -1 : move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	} else if (S_ISDIR(st.st_mode)) {
 		r = mount("tmpfs", tpath, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,nr_inodes=1");
-	else if (S_ISLNK(st.st_mode))
+		if (r == 0)
+			*tmpl = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	} else if (S_ISLNK(st.st_mode))
 		return 0; /* a symlink cannot be read through once its target is masked */
 	else
 		r = mount("/dev/null", tpath, NULL, MS_BIND, NULL);
@@ -361,8 +370,9 @@ int rootfs_finalize(struct rootfs_ctx *ctx, struct cella_error *err)
 {
 	const struct oci_config *c = ctx->config;
 
+	cleanup_close int tmpl = -1;
 	for (size_t i = 0; i < c->n_masked_paths; i++)
-		if (path_mask(c->masked_paths[i], err) < 0)
+		if (path_mask(c->masked_paths[i], &tmpl, err) < 0)
 			return -1;
 	for (size_t i = 0; i < c->n_readonly_paths; i++)
 		if (path_make_readonly(c->readonly_paths[i], err) < 0)

@@ -69,7 +69,7 @@ int state_load(int rootfd, const char *id, struct container_state *st, struct ce
 	return 0;
 }
 
-int state_save(int rootfd, const struct container_state *st, struct cella_error *err)
+int state_save(int rootfd, const struct container_state *st, bool fresh, struct cella_error *err)
 {
 	char path[300];
 	json_t *ann = st->annotations_json ? json_loads(st->annotations_json, 0, NULL) : NULL;
@@ -87,7 +87,16 @@ int state_save(int rootfd, const struct container_state *st, struct cella_error 
 	if (!text)
 		return cella_error_set(err, ENOMEM, "build the state of `%s`", st->id);
 	snprintf(path, sizeof(path), "%s/state.json", st->id);
-	int r = write_file_atomic(rootfd, path, text, strlen(text), 0600, err);
+	int r;
+	if (fresh) {
+		/* the first write in a new directory: no reader can see a torn file as
+		 * a valid one (a partial state reads as "being created"), and one inode
+		 * instead of two matters on the hot path of `run` */
+		cleanup_close int fd = openat(rootfd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		r = fd < 0 || write_all(fd, text, strlen(text)) < 0 ? cella_error_set(err, errno, "write `%s`", path) : 0;
+	} else {
+		r = write_file_atomic(rootfd, path, text, strlen(text), 0600, err);
+	}
 	free(text);
 	return r;
 }
