@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cgroup_internal.h"
+#include "engine.h"
 #include "util.h"
 
 #define V1_FREEZE_TIMEOUT_MS 5000
@@ -418,36 +419,11 @@ int cgroup_v1_freeze(struct cgroup_hier *h, bool frozen, struct cella_error *err
 #ifndef MOVE_MOUNT_T_SYMLINKS
 #define MOVE_MOUNT_T_SYMLINKS 0x00000010
 #endif
-#ifndef MOUNT_ATTR_NOSUID
-#define MOUNT_ATTR_NOSUID 0x00000002
-#define MOUNT_ATTR_NODEV 0x00000004
-#define MOUNT_ATTR_NOEXEC 0x00000008
-#define MOUNT_ATTR_NOATIME 0x00000010
-#define MOUNT_ATTR_STRICTATIME 0x00000020
-#define MOUNT_ATTR_NODIRATIME 0x00000080
-#endif
 enum { V1_FSCONFIG_SET_STRING = 1, V1_FSCONFIG_CMD_CREATE = 6 };
 
-static unsigned v1_mount_attrs_from_flags(unsigned long flags)
-{
-	unsigned a = 0;
-	if (flags & MS_NOSUID)
-		a |= MOUNT_ATTR_NOSUID;
-	if (flags & MS_NODEV)
-		a |= MOUNT_ATTR_NODEV;
-	if (flags & MS_NOEXEC)
-		a |= MOUNT_ATTR_NOEXEC;
-	if (flags & MS_NOATIME)
-		a |= MOUNT_ATTR_NOATIME;
-	if (flags & MS_STRICTATIME)
-		a |= MOUNT_ATTR_STRICTATIME;
-	if (flags & MS_NODIRATIME)
-		a |= MOUNT_ATTR_NODIRATIME;
-	return a;
-}
 
 /* A detached tmpfs (mode=755) moved onto target; returns an fd on its root. */
-static int v1_tmpfs_mount(const char *target, unsigned long flags, struct cella_error *err)
+static int v1_tmpfs_mount(const char *target, struct cella_error *err)
 {
 	cleanup_close int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
 	if (fs < 0)
@@ -455,7 +431,7 @@ static int v1_tmpfs_mount(const char *target, unsigned long flags, struct cella_
 	if (syscall(SYS_fsconfig, fs, V1_FSCONFIG_SET_STRING, "mode", "755", 0) < 0 ||
 	    syscall(SYS_fsconfig, fs, V1_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		return cella_error_set(err, errno, "create tmpfs");
-	int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, v1_mount_attrs_from_flags(flags));
+	int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
 	if (mnt < 0)
 		return cella_error_set(err, errno, "fsmount tmpfs");
 	/* follow `target` like mount(2) does: it is often a /proc/self/fd link */
@@ -480,7 +456,7 @@ static int v1_tmpfs_mount(const char *target, unsigned long flags, struct cella_
 int cgroup_v1_mount(struct cgroup *cg, const char *target, unsigned long flags,
 		    struct cella_error *err)
 {
-	cleanup_close int mnt = v1_tmpfs_mount(target, flags & ~MS_RDONLY, err);
+	cleanup_close int mnt = v1_tmpfs_mount(target, err);
 	if (mnt < 0)
 		return -1;
 	for (size_t i = 0; i < cg->n_hier; i++) {
@@ -504,9 +480,7 @@ int cgroup_v1_mount(struct cgroup *cg, const char *target, unsigned long flags,
 		}
 	}
 	/* one call sets the flags on the tmpfs and every bind below it */
-	struct mount_attr attr = { .attr_set = v1_mount_attrs_from_flags(flags) |
-					       ((flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0) };
-	if (attr.attr_set && mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+	if (flags && mount_attrs_apply(mnt, true, flags, 0) < 0)
 		return cella_error_set(err, errno, "set the cgroup mount options");
 	return 0;
 }

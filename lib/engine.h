@@ -47,6 +47,10 @@ int rootfs_finalize(struct rootfs_ctx *ctx, struct cella_error *err);
  * directories and, when `file` is true, the last component as an empty file. */
 int path_open_in_root(int rootfd, const char *path, bool create, bool file, struct cella_error *err);
 
+/* Set and clear MS_* attributes (ro, nosuid, nodev, noexec, atime...) on the
+ * mount `fd` is the root of, with mount_setattr(2). */
+int mount_attrs_apply(int fd, bool recursive, unsigned long set, unsigned long clr);
+
 /* device.c: linux.devices, and with `defaults` (a fresh /dev) the default
  * devices and the /dev symlinks.  `bind`: bind-mount host nodes (user ns). */
 int devices_create(int rootfd, const struct oci_config *c, bool defaults, bool bind,

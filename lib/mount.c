@@ -137,7 +137,7 @@ static uint64_t mount_attr_from_flags(unsigned long f)
 	return a;
 }
 
-static int mount_setattr_flags(int fd, bool recursive, unsigned long set, unsigned long clr)
+int mount_attrs_apply(int fd, bool recursive, unsigned long set, unsigned long clr)
 {
 	struct mount_attr attr = {
 		.attr_set = mount_attr_from_flags(set),
@@ -172,10 +172,10 @@ static int mount_bind(const struct oci_mount *m, const char *tpath, struct cella
 	if (tree < 0)
 		return cella_error_set(err, errno, "bind `%s`", m->source);
 	unsigned long set = m->flags & MS_ATTR_MASK, clr = m->clear_flags & MS_ATTR_MASK;
-	if ((set || clr) && mount_setattr_flags(tree, false, set, clr) < 0)
+	if ((set || clr) && mount_attrs_apply(tree, false, set, clr) < 0)
 		return cella_error_set(err, errno, "set options on bind mount of `%s`", m->source);
 	if ((m->rec_flags || m->rec_clear_flags) &&
-	    mount_setattr_flags(tree, true, m->rec_flags, m->rec_clear_flags) < 0)
+	    mount_attrs_apply(tree, true, m->rec_flags, m->rec_clear_flags) < 0)
 		return cella_error_set(err, errno, "set recursive options on bind mount of `%s`", m->source);
 	if (move_mount(tree, "", AT_FDCWD, tpath, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
 		return cella_error_set(err, errno, "attach bind mount of `%s`", m->source);
@@ -215,7 +215,7 @@ static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount 
 		if (m->rec_flags || m->rec_clear_flags) {
 			/* the new mount is reached through a fresh fd: the old one is below it */
 			cleanup_close int top = path_open_in_root(rootfd, m->destination, false, false, err);
-			if (top < 0 || mount_setattr_flags(top, true, m->rec_flags, m->rec_clear_flags) < 0)
+			if (top < 0 || mount_attrs_apply(top, true, m->rec_flags, m->rec_clear_flags) < 0)
 				return cella_error_set(err, errno, "set recursive options");
 		}
 	}
@@ -361,7 +361,7 @@ static int path_make_readonly(const char *path, struct cella_error *err)
 	if (mount(tpath, tpath, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return cella_error_set(err, errno, "linux.readonlyPaths: bind `%s`", path);
 	cleanup_close int top = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (top < 0 || mount_setattr_flags(top, true, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) < 0)
+	if (top < 0 || mount_attrs_apply(top, true, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) < 0)
 		return cella_error_set(err, errno, "linux.readonlyPaths: make `%s` read-only", path);
 	return 0;
 }
@@ -379,7 +379,7 @@ int rootfs_finalize(struct rootfs_ctx *ctx, struct cella_error *err)
 			return -1;
 	if (c->root_readonly) {
 		cleanup_close int root = open("/", O_PATH | O_CLOEXEC);
-		if (root < 0 || mount_setattr_flags(root, false, MS_RDONLY, 0) < 0)
+		if (root < 0 || mount_attrs_apply(root, false, MS_RDONLY, 0) < 0)
 			return cella_error_set(err, errno, "root.readonly: remount / read-only");
 	}
 	return 0;
