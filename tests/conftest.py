@@ -12,7 +12,13 @@ Every test gets:
 After the test, every container is force-deleted and the test FAILS if
 anything is left behind: a state directory under --root, a cgroup whose
 path names one of the ids, a mount under the test's directory, or a
-process in one of those cgroups or rooted under the test's directory.
+process in one of those cgroups, rooted under the test's directory, or
+whose command line names an id or the test's directory.
+
+Network safety: the default spec gives every container its own network
+namespace and no test removes it; the only other network namespaces used
+are ones a test creates itself (`ip netns add`) or another test
+container's.
 
 The binary is $CELLA_RUNTIME (default: build/cella-runtime next to this
 directory), so the suite runs unchanged against runc:
@@ -22,6 +28,7 @@ Tests of cella-specific behaviour are marked `cella_only`.
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -41,11 +48,6 @@ IS_CELLA = "cella" in os.path.basename(RUNTIME)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 PROBE_PATH = "/bin/cella-probe"
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "cella_only: cella-runtime specific")
-    config.addinivalue_line("markers", "runc_only: runc specific")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -152,6 +154,19 @@ def session_dir():
 
 
 @pytest.fixture(scope="session")
+def runtime_binary(session_dir):
+    """A private copy of the runtime, so that rebuilding build/ while the
+    suite runs cannot swap the binary under a running test."""
+    if not os.access(RUNTIME, os.X_OK):
+        pytest.exit(f"runtime {RUNTIME} missing: build it with `ninja -C build`", 2)
+    d = session_dir / "bin"
+    d.mkdir()
+    dest = d / os.path.basename(RUNTIME)
+    shutil.copy2(RUNTIME, dest)
+    return str(dest)
+
+
+@pytest.fixture(scope="session")
 def rootfs_template(session_dir):
     dest = session_dir / "rootfs-template"
     dest.mkdir()
@@ -175,7 +190,6 @@ def _mountinfo():
 
 
 def _unescape(s):
-    import re
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
 
 
@@ -544,11 +558,11 @@ def cgroup_v2_path(pid):
 
 
 @pytest.fixture
-def rt(request, session_dir, rootfs_template):
+def rt(request, session_dir, rootfs_template, runtime_binary):
     safe = "".join(c if c.isalnum() else "-" for c in request.node.name)[:24].strip("-")
     base = Path(tempfile.mkdtemp(prefix=f"{safe}-", dir=session_dir))
     os.chmod(base, 0o755)
-    r = Runtime(RUNTIME, base, rootfs_template, secrets.token_hex(4))
+    r = Runtime(runtime_binary, base, rootfs_template, secrets.token_hex(4))
     yield r
     r.cleanup()
     leaks = wait_no_leaks(r)

@@ -526,3 +526,31 @@ def test_hugepage_limit_without_controller(rt, bundle):
     r = rt.run(bundle)
     assert r.rc != 0, "hugepageLimits silently ignored without a hugetlb controller"
     assert "huge" in r.err.lower(), r
+
+
+def test_sysctl_ipc_without_ipc_namespace_fails(rt, bundle):
+    bundle.drop_namespace("ipc")
+    bundle.linux["sysctl"] = {"kernel.msgmax": "4096"}
+    before = read("/proc/sys/kernel/msgmax")
+    bundle.probe_args("exit", "0")
+    r = rt.run(bundle)
+    assert r.rc != 0, r
+    assert read("/proc/sys/kernel/msgmax") == before
+
+
+@needs_v1
+def test_state_paused_is_derived_from_freezer(rt, bundle):
+    # freezing the cgroup behind the runtime's back shows as "paused"
+    cid, pid = start_sleeper(rt, bundle)
+    fz = cgroup_v1_path(pid, "freezer") / "freezer.state"
+    with open(fz, "w") as f:
+        f.write("FROZEN")
+    try:
+        deadline = time.monotonic() + 5
+        while read(fz) != "FROZEN" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rt.status(cid) == "paused"
+    finally:
+        with open(fz, "w") as f:
+            f.write("THAWED")
+    assert rt.status(cid) == "running"

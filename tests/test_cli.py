@@ -4,11 +4,10 @@
 import json
 import os
 import re
-import time
 
 import pytest
 
-from conftest import IS_CELLA, REPO, RUNTIME, wait_for
+from conftest import REPO, wait_for
 
 COMMANDS = ("create", "start", "state", "kill", "delete", "run", "list", "ps",
             "spec", "features", "pause", "resume")
@@ -439,3 +438,15 @@ def test_spec_unmodified_runs(rt, bundle):
     mounts = {m["mount_point"]: m for m in d["mounts"]}
     assert "ro" in mounts["/"]["options"]
     assert mounts["/proc/sys"]["options"][0] == "ro"
+
+
+def test_ps_passes_ps_options(rt, bundle):
+    # `ps ID [ps options]`: the options go to ps(1), as with runc
+    bundle.probe_args("sleep", "30")
+    r = rt.run(bundle, detach=True)
+    assert r.ok, r
+    ps = rt("ps", r.cid, "-o", "pid,comm")
+    assert ps.ok, ps
+    lines = ps.out.splitlines()
+    assert lines[0].split() == ["PID", "COMMAND"], ps
+    assert lines[1].split() == [str(rt.state(r.cid)["pid"]), "cella-probe"], ps

@@ -2,11 +2,11 @@
 """process.terminal = true: the pty master is handed over --console-socket
 (SCM_RIGHTS) and carries the container's stdio."""
 
-import array
 import json
 import os
 import select
 import socket
+import subprocess
 import threading
 import time
 
@@ -220,3 +220,30 @@ def test_console_socket_peer_closes_early(rt, bundle):
     finally:
         t.join(10)
         srv.close()
+
+
+def test_run_foreground_terminal_relays_pty(rt, bundle):
+    # `run` without --console-socket and without -d relays the container's
+    # pty to the caller's terminal (here a pty this test owns)
+    terminal_bundle(bundle).args("/bin/sh", "-c", "read x; echo tty-$x; /bin/cella-probe tty")
+    bundle.write()
+    cid = rt.track(rt.new_id())
+    master, slave = os.openpty()
+    try:
+        p = subprocess.Popen([*rt.global_args(), "run", "--bundle", str(bundle.path), cid],
+                             stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        slave = -1
+        time.sleep(0.3)
+        os.write(master, b"relayed\n")
+        out = read_until(master, b"tcpgrp", timeout=15)
+        rc = p.wait(timeout=15)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert rc == 0, out
+    assert "tty-relayed" in out
+    d = last_json(out)
+    assert d["stdout"]["isatty"] is True
+    assert d["stdin"]["ttyname"].startswith("/dev/pts/")

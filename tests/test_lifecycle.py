@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from conftest import IS_CELLA
 
 
 def alive(pid):
@@ -539,3 +538,73 @@ def test_concurrent_delete_force(rt, bundle):
     assert any(rc == 0 for rc, _ in errs), errs
     wait_dead(pid)
     assert rt("state", r.cid).rc != 0
+
+
+def test_delete_force_without_pid_namespace_kills_all(rt, bundle):
+    # no pid namespace: killing init does not take the other processes
+    # with it, the runtime must kill everything in the cgroup
+    bundle.drop_namespace("pid")
+    bundle.args("/bin/sh", "-c", "/bin/cella-probe sleep 60 & /bin/cella-probe sleep 60 & wait")
+    r = rt.run(bundle, detach=True)
+    assert r.ok, r
+    pids = rt.wait_pids(r.cid, 3)
+    d = rt.delete(r.cid, force=True)
+    assert d.ok, d
+    for p in pids:
+        wait_dead(p)
+
+
+def test_run_without_pid_namespace_reaps_leftovers(rt, bundle):
+    # init exits leaving a background child: nothing may survive `run`
+    bundle.drop_namespace("pid")
+    bundle.args("/bin/sh", "-c", "/bin/cella-probe sleep 60 & echo started")
+    r = rt.run(bundle)
+    assert r.ok, r
+    assert "started" in r.out
+    # the fixture's leak check fails the test if the sleeper survived
+
+
+def test_kill_all_without_pid_namespace(rt, bundle):
+    bundle.drop_namespace("pid")
+    bundle.args("/bin/sh", "-c", "/bin/cella-probe sleep 60 & /bin/cella-probe sleep 60 & wait")
+    r = rt.run(bundle, detach=True)
+    assert r.ok, r
+    pids = rt.wait_pids(r.cid, 3)
+    assert rt.kill(r.cid, "KILL", "--all").ok
+    for p in pids:
+        wait_dead(p)
+    rt.wait_status(r.cid, "stopped")
+
+
+@pytest.mark.parametrize("good", ["My_Id.1-2+3", "a", "0123456789abcdef" * 4])
+def test_valid_id_characters(rt, bundle, good):
+    bundle.probe_args("exit", "0")
+    r = rt.run(bundle, cid=good + "-" + rt.tag)
+    assert r.ok, r
+
+
+@pytest.mark.cella_only   # edits cella's state.json
+def test_reused_pid_is_not_signalled(rt, bundle):
+    # the init dies and its pid is "reused" by an unrelated host process:
+    # state must say stopped and kill/delete must leave that process alone
+    bundle.probe_args("sleep", "60")
+    r = rt.run(bundle, detach=True)
+    assert r.ok, r
+    pid = rt.state(r.cid)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_dead(pid)
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        import json
+        path = rt.root / r.cid / "state.json"
+        st = json.loads(path.read_text())
+        st["pid"] = bystander.pid
+        path.write_text(json.dumps(st))
+        assert rt.status(r.cid) == "stopped"
+        rt.kill(r.cid, "KILL")
+        rt.delete(r.cid, force=True)
+        time.sleep(0.2)
+        assert bystander.poll() is None, "an unrelated process was killed"
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -3,9 +3,9 @@
 filesystems, read-only root, masked and read-only paths, /dev, devices,
 --no-pivot."""
 
+import json
 import os
 import subprocess
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -40,7 +40,6 @@ def test_bind_mount_ro(rt, bundle):
                 "/bin/cella-probe mounts")
     r = rt.run(bundle)
     assert r.ok, r
-    import json
     lines = r.out.splitlines()
     assert json.loads(lines[0])["data"] == "hello"
     assert json.loads(lines[1])["errno"] == "EROFS"
@@ -132,7 +131,6 @@ def test_rbind_includes_submounts_bind_does_not(rt, bundle):
         bundle.args("/bin/sh", "-c", "/bin/cella-probe ls /mnt/r/sub; /bin/cella-probe ls /mnt/n/sub")
         r = rt.run(bundle)
     assert r.ok, r
-    import json
     a, b = (json.loads(l) for l in r.out.splitlines())
     assert a["entries"] == ["in-submount"]
     assert b["entries"] == []
@@ -183,7 +181,6 @@ def _propagation_case(rt, bundle, opt):
         (src / "late" / "marker").write_text("x")
         (ctl / "go").write_text("go")
         rt.wait_status(r.cid, "stopped", timeout=20)
-        import json
         return json.loads(rt.output(r.cid).splitlines()[-1])
     finally:
         subprocess.run(["umount", "-R", "-l", src], check=False)
@@ -252,7 +249,6 @@ def test_tmpfs_size_and_mode(rt, bundle):
                 " dd if=/dev/zero of=/mnt/t/big bs=1024 count=2048 2>/dev/null; echo dd=$?")
     r = rt.run(bundle)
     assert r.ok, r
-    import json
     lines = r.out.splitlines()
     st = json.loads(lines[0])["/mnt/t"]
     assert st["type"] == "dir" and st["mode"] == 0o1770
@@ -328,7 +324,6 @@ def test_readonly_root(rt, bundle):
                 " /bin/cella-probe write /dev/shm/x x; /bin/cella-probe mounts")
     r = rt.run(bundle)
     assert r.ok, r
-    import json
     lines = [json.loads(l) for l in r.out.splitlines()]
     assert lines[0]["errno"] == "EROFS"
     assert lines[1]["errno"] == "EROFS"
@@ -354,7 +349,6 @@ def test_masked_paths(rt, bundle):
                 " /bin/cella-probe write /secretdir/new x; /bin/cella-probe read /secretdir/inside")
     r = rt.run(bundle)
     assert r.ok, r
-    import json
     f, d, w, inside = (json.loads(l) for l in r.out.splitlines())
     assert f["ok"] and f["data"] == ""
     assert (d["ok"] and d["entries"] == []) or d.get("errno") == "EACCES", d
@@ -373,7 +367,6 @@ def test_default_masked_proc_paths(rt, bundle):
         pytest.skip("none of the default masked /proc files exists on this kernel")
     bundle.args("/bin/sh", "-c", "; ".join(f"/bin/cella-probe read {p}" for p in present))
     r = rt.run(bundle)
-    import json
     for p, line in zip(present, r.out.splitlines()):
         d = json.loads(line)
         assert d.get("data", "") == "", (p, d)
@@ -389,7 +382,6 @@ def test_readonly_paths(rt, bundle):
                 " /bin/cella-probe write /rofile x; /bin/cella-probe write /proc/sys/kernel/hostname x")
     r = rt.run(bundle)
     assert r.ok, r
-    import json
     w1, rd, w2, w3 = (json.loads(l) for l in r.out.splitlines())
     assert w1["errno"] == "EROFS"
     assert rd["data"] == "content"
@@ -482,7 +474,7 @@ def test_linux_devices_usable(rt, bundle):
                 " head -c 3 /dev/myzero | od -An -tx1")
     r = rt.run(bundle)
     assert r.ok, r
-    s = __import__("json").loads(r.out.splitlines()[0])["/dev/myzero"]
+    s = json.loads(r.out.splitlines()[0])["/dev/myzero"]
     assert s["type"] == "chr" and (s["rdev_major"], s["rdev_minor"]) == (1, 5)
     assert r.out.splitlines()[1].split() == ["00", "00", "00"]
 
@@ -500,7 +492,6 @@ def test_no_pivot(rt, bundle):
     bundle.args("/bin/sh", "-c", "/bin/cella-probe read /etc/hostname; /bin/cella-probe mounts")
     r = rt.run(bundle, "--no-pivot")
     assert r.ok, r
-    import json
     rd, mounts = (json.loads(l) for l in r.out.splitlines())
     assert rd["data"] == "rootfs\n"
     pts = [m["mount_point"] for m in mounts]
@@ -569,3 +560,49 @@ def test_bind_source_relative_to_bundle(rt, bundle):
     bundle.add_mount("/mnt/rel", "bind", "relsrc", ["bind"])
     d = rt.probe(bundle, "read", "/mnt/rel/f")
     assert d["data"] == "relative"
+
+
+def test_tmpcopyup(rt, bundle):
+    (bundle.rootfs / "etc" / "copied").write_text("from the image")
+    bundle.add_mount("/etc", "tmpfs", "tmpfs", ["tmpcopyup", "size=1m"])
+    bundle.args("/bin/sh", "-c", "/bin/cella-probe read /etc/copied; /bin/cella-probe write /etc/new x;"
+                " /bin/cella-probe mounts")
+    r = rt.run(bundle)
+    assert r.ok, r
+    rd, wr, mounts = (json.loads(l) for l in r.out.splitlines())
+    assert rd.get("data") == "from the image", (rd, "tmpcopyup: the tmpfs lacks the image content")
+    assert wr["ok"]
+    assert by_point(mounts)["/etc"]["fstype"] == "tmpfs"
+    # the write went to the tmpfs, not the image
+    assert not (bundle.rootfs / "etc" / "new").exists()
+
+
+def test_readonly_root_with_new_mount_points(rt, bundle):
+    # destinations missing from a read-only rootfs are created before the
+    # root is made read-only
+    bundle.config["root"]["readonly"] = True
+    bundle.add_mount("/data/cache", "tmpfs", "tmpfs", ["size=1m"])
+    bundle.args("/bin/sh", "-c", "/bin/cella-probe write /data/cache/f x; /bin/cella-probe write /data/g x")
+    r = rt.run(bundle)
+    assert r.ok, r
+    a, b = (json.loads(l) for l in r.out.splitlines())
+    assert a["ok"] is True
+    assert b["errno"] == "EROFS"
+
+
+def test_devpts_is_a_new_instance(rt, bundle):
+    bundle.process["terminal"] = False
+    d = rt.probe(bundle, "ls", "/dev/pts")
+    assert d["entries"] == ["ptmx"], d
+
+
+def test_shared_rootfs_does_not_propagate_to_host(rt, bundle):
+    bundle.linux["rootfsPropagation"] = "rshared"
+    caps = bundle.process["capabilities"]
+    for s in ("bounding", "effective", "permitted"):
+        caps[s].append("CAP_SYS_ADMIN")
+    bundle.args("/bin/sh", "-c", "mkdir -p /mnt/inner && mount -t tmpfs leak /mnt/inner && echo done")
+    r = rt.run(bundle)
+    assert r.ok and "done" in r.out, r
+    with open("/proc/self/mountinfo") as f:
+        assert " leak " not in f.read()

@@ -2,12 +2,14 @@
 """The container process: args, env, cwd, user, umask, rlimits, oom score,
 no_new_privs, stdio, exit codes, hostname, capabilities."""
 
+import hashlib
+import json
 import os
+import resource
 import subprocess
 
 import pytest
 
-from conftest import IS_CELLA
 
 CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
         "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
@@ -169,7 +171,6 @@ def test_rlimits(rt, bundle):
 
 def test_rlimits_unset_are_inherited(rt, bundle):
     bundle.process["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 100}]
-    import resource
     d = rt.probe(bundle, "rlimits")
     soft, hard = resource.getrlimit(resource.RLIMIT_MSGQUEUE)
     assert d["RLIMIT_MSGQUEUE"] == {"soft": soft, "hard": hard}
@@ -184,7 +185,6 @@ def test_rlimit_nofile_enforced(rt, bundle):
 
 
 def test_rlimit_raise_above_host_hard_fails(rt, bundle):
-    import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     caps = host_bounding()
     if caps & (1 << CAPS.index("CAP_SYS_RESOURCE")):
@@ -237,7 +237,6 @@ def test_stdin_passthrough(rt, bundle, tmp_path):
     with open(src, "rb") as f:
         r = rt.run(bundle, stdin=f)
     assert r.ok, r
-    import hashlib
     assert r.out.split()[0] == hashlib.md5(data).hexdigest()
 
 
@@ -273,7 +272,6 @@ def test_create_passes_stdio_through(rt, bundle):
     assert r.ok, r
     assert rt.start(r.cid).ok
     rt.wait_status(r.cid, "stopped")
-    import json
     fds = {f["fd"]: f["target"] for f in json.loads(rt.output(r.cid).splitlines()[-1])}
     assert sorted(fds) == [0, 1, 2], fds
     assert fds[1].endswith(f"/{r.cid}.stdout")
@@ -290,7 +288,6 @@ def test_preserve_fds(rt, bundle):
         # make it fd 3 in the child
         r = _run_with_fd3(rt, bundle, cid, extra.fileno())
     assert r.returncode == 0, r
-    import json
     fds = {f["fd"]: f["target"] for f in json.loads(r.stdout.splitlines()[-1])}
     assert sorted(fds) == [0, 1, 2, 3], fds
     assert fds[3].endswith("/preserved")
@@ -423,7 +420,6 @@ def test_cwd_through_leaked_fd_stays_inside(rt, bundle, fd):
     r = rt.run(bundle)
     if r.rc != 0:
         return
-    import json
     cwd = json.loads(r.out.splitlines()[0])
     assert cwd.get("ok", True) is not False or cwd.get("errno")
     assert not cwd.get("cwd", "").startswith("(unreachable)"), r
@@ -449,3 +445,41 @@ def test_hostname_too_long_fails(rt, bundle):
     bundle.config["hostname"] = "h" * 65
     bundle.probe_args("hostname")
     assert rt.run(bundle).rc != 0
+
+
+def _my_session_keyring():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc.syscall(250, 0, -3, 0)   # keyctl(KEYCTL_GET_KEYRING_ID, SESSION, 0)
+
+
+def test_new_session_keyring(rt, bundle):
+    d = rt.probe(bundle, "keyring")
+    assert d["session"] != _my_session_keyring(), d
+    assert "_ses" in d["description"], d
+
+
+def test_no_new_keyring(rt, bundle):
+    d = rt.probe(bundle, "keyring", extra=("--no-new-keyring",))
+    assert d["session"] == _my_session_keyring(), d
+
+
+def test_preserve_fds_with_create(rt, bundle):
+    bundle.probe_args("fds")
+    bundle.write()
+    cid = rt.track(rt.new_id())
+    out = open(rt.base / f"{cid}.stdout", "wb")
+    extra = open(rt.base / "preserved-create", "w")
+    with out, extra:
+        fd = extra.fileno()
+        p = subprocess.run([*rt.global_args(), "create", "--preserve-fds", "1", "--bundle",
+                            str(bundle.path), cid], stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=out, preexec_fn=lambda: os.dup2(fd, 3), pass_fds=(3,),
+                           timeout=30)
+    assert p.returncode == 0, rt.output(cid)
+    assert rt.start(cid).ok
+    rt.wait_status(cid, "stopped")
+    fds = {f["fd"]: f["target"] for f in json.loads(rt.output(cid).splitlines()[-1])}
+    assert sorted(fds) == [0, 1, 2, 3], fds
+    assert fds[3].endswith("/preserved-create")

@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
@@ -570,6 +571,27 @@ static void probe_clock(const char *k)
 	j_obj_end();
 }
 
+/* The session keyring (id and "type;uid;gid;perm;description"): a runtime
+ * gives each container a fresh one unless --no-new-keyring. */
+static void probe_keyring(const char *k)
+{
+	enum { KEYCTL_GET_KEYRING_ID_ = 0, KEYCTL_DESCRIBE_ = 6, KEY_SPEC_SESSION_KEYRING_ = -3 };
+	j_obj_begin(k);
+	long id = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID_, KEY_SPEC_SESSION_KEYRING_, 0);
+	if (id < 0) {
+		j_errno("keyctl", errno);
+	} else {
+		char desc[512];
+		j_int("session", id);
+		long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE_, id, desc, sizeof(desc));
+		if (n > 0 && (size_t)n <= sizeof(desc))
+			j_str("description", desc);
+		else
+			j_null("description");
+	}
+	j_obj_end();
+}
+
 static void probe_tty(const char *k)
 {
 	j_obj_begin(k);
@@ -885,13 +907,14 @@ static void probe_all(void)
 	probe_fds("fds");
 	probe_tty("tty");
 	probe_clock("clock");
+	probe_keyring("keyring");
 	j_obj_end();
 }
 
 static const char usage[] =
 	"usage: cella-probe COMMAND [ARGS]\n"
 	"  all ns ids caps mounts cgroup rlimits seccomp env cwd hostname umask oom\n"
-	"  pid fds tty clock               report one aspect (all: every one) as JSON\n"
+	"  pid fds tty clock keyring       report one aspect (all: every one) as JSON\n"
 	"  sysctl KEY...                   values of /proc/sys keys (a.b.c or a/b/c)\n"
 	"  stat PATH...                    lstat each path\n"
 	"  read PATH | write PATH DATA | open PATH [r|w|rw] | ls PATH\n"
@@ -926,6 +949,7 @@ int main(int argc, char **argv)
 		{ "env", probe_env }, { "cwd", probe_cwd }, { "hostname", probe_hostname },
 		{ "umask", probe_umask }, { "oom", probe_oom }, { "pid", probe_pid },
 		{ "fds", probe_fds }, { "tty", probe_tty }, { "clock", probe_clock },
+		{ "keyring", probe_keyring },
 	};
 	const char *cmd = argc > 1 ? argv[1] : "all";
 	int rc = 0;
