@@ -109,7 +109,7 @@ struct init_args {
 	const char *bundle;
 	const char *rootfs;
 	char *const *argv;
-	char *const *envp;
+	char **envp;       /* room for one more entry (HOME) */
 	const int *nsfds;
 	struct cgroup *cgroup;
 	bool enter_self;   /* move ourselves into the cgroup (no user namespace) */
@@ -118,6 +118,15 @@ struct init_args {
 	int start_listen;  /* create: the start.sock listener; run: -1 */
 	int console_sock;  /* -1 unless process.terminal */
 };
+
+static bool env_has(char **envp, const char *name)
+{
+	size_t len = strlen(name);
+	for (; *envp; envp++)
+		if (!strncmp(*envp, name, len) && (*envp)[len] == '=')
+			return true;
+	return false;
+}
 
 static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 {
@@ -160,6 +169,9 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	} else if (chroot(a->rootfs) < 0 || chdir("/") < 0) {
 		return cella_error_set(err, errno, "chroot into `%s`", a->rootfs);
 	}
+	/* a missing cwd is created (as root, before the root turns read-only), as runc does */
+	if (c->process.cwd && mkdir_p(c->process.cwd, 0755, err) < 0)
+		return cella_error_wrap(err, "process.cwd");
 	if (sysctl_apply(c, err) < 0)
 		return -1;
 	if (namespaces_has(c, CLONE_NEWNS) && rootfs_finalize(&rctx, err) < 0)
@@ -171,6 +183,15 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	}
 	if (a->console_sock >= 0)
 		close(a->console_sock);
+	if (!env_has(a->envp, "HOME")) {
+		/* as runc: HOME from the container's passwd, for the user it runs as */
+		size_t n = 0;
+		while (a->envp[n])
+			n++;
+		cleanup_free char *home = process_home(c->process.uid);
+		a->envp[n] = xasprintf("HOME=%s", home);
+		a->envp[n + 1] = NULL;
+	}
 	if (process_prepare(c, a->opts->no_new_keyring, a->id, err) < 0)
 		return -1;
 	*exe = process_find_executable(&c->process, err);
@@ -388,10 +409,11 @@ static char *realpath_or_error(const char *path, const char *what, struct cella_
 	return r;
 }
 
-/* A NULL-terminated copy of a string array for execve(). */
+/* A NULL-terminated copy of a string array for execve(), with room for
+ * one more entry. */
 static char **strv_view(char **src, size_t n)
 {
-	char **v = xmalloc0((n + 1) * sizeof(char *));
+	char **v = xmalloc0((n + 2) * sizeof(char *));
 	for (size_t i = 0; i < n; i++)
 		v[i] = src[i];
 	return v;
@@ -464,6 +486,10 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	}
 	if (!run_mode && (listener = start_listener(s->statefd, err)) < 0)
 		goto out;
+	if (!c->process.terminal && opts->console_socket) {
+		cella_error_set(err, EINVAL, "--console-socket given but process.terminal is false");
+		goto out;
+	}
 	if (c->process.terminal && opts->console_socket) {
 		if ((console = console_socket_connect(opts->console_socket, err)) < 0)
 			goto out;

@@ -83,6 +83,8 @@ int console_attach(int slave, struct cella_error *err);
 /* process.c: the last steps before exec. */
 int process_prepare(const struct oci_config *c, bool no_new_keyring, const char *id,
 		    struct cella_error *err);
+/* HOME of uid from the container's /etc/passwd ("/" if none); caller frees. */
+char *process_home(uid_t uid);
 /* Resolve args[0] through PATH of the process env; caller frees. */
 char *process_find_executable(const struct oci_process *p, struct cella_error *err);
 

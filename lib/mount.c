@@ -182,6 +182,107 @@ static int mount_bind(const struct oci_mount *m, const char *tpath, struct cella
 	return 0;
 }
 
+/*
+ * Nothing may be mounted over procfs files (core_pattern, sysrq-trigger...):
+ * that is how a container reaches the host kernel.  Checked on the path the
+ * target really resolved to, so a symlink in the image cannot lead there.
+ * Only the files LXCFS-style tools replace are allowed, as runc allows them.
+ */
+static int mount_check_proc(const char *rootfs, int target, const struct oci_mount *m,
+			    struct cella_error *err)
+{
+	static const char *const allowed[] = {
+		"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+		"/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid",
+		"/proc/sys/crypto/fips_enabled",
+	};
+	char link[64], real[4096];
+	fd_path(link, sizeof(link), target);
+	ssize_t n = readlink(link, real, sizeof(real) - 1);
+	if (n < 0)
+		return cella_error_set(err, errno, "resolve the mount target");
+	real[n] = '\0';
+	size_t rlen = strlen(rootfs);
+	const char *rel = strncmp(real, rootfs, rlen) ? real : real + rlen;
+	if (strcmp(rel, "/proc") == 0) {
+		if (m->bind || !m->type || strcmp(m->type, "proc"))
+			return cella_error_set(err, EPERM, "only a proc filesystem may be mounted on /proc");
+		return 0;
+	}
+	if (strncmp(rel, "/proc/", 6))
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(allowed); i++)
+		if (!strcmp(rel, allowed[i]))
+			return 0;
+	return cella_error_set(err, EPERM, "the target resolves to `%s` in /proc: refused", rel);
+}
+
+/* Copy a directory tree (tmpcopyup): the image's content under a fresh tmpfs. */
+static int tree_copy(int src, int dst, int depth, struct cella_error *err)
+{
+	if (depth > 64)
+		return cella_error_set(err, ELOOP, "tmpcopyup: tree too deep");
+	int dfd = dup(src);
+	if (dfd < 0)
+		return cella_error_set(err, errno, "tmpcopyup");
+	cleanup_dir DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return cella_error_set(err, errno, "tmpcopyup");
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		const char *name = e->d_name;
+		struct stat st;
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return cella_error_set(err, errno, "tmpcopyup: stat `%s`", name);
+		int r = 0;
+		if (S_ISDIR(st.st_mode)) {
+			r = mkdirat(dst, name, st.st_mode & 07777);
+			cleanup_close int s2 = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			cleanup_close int d2 = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (r < 0 || s2 < 0 || d2 < 0)
+				return cella_error_set(err, errno, "tmpcopyup: `%s`", name);
+			if (tree_copy(s2, d2, depth + 1, err) < 0)
+				return -1;
+		} else if (S_ISREG(st.st_mode)) {
+			cleanup_close int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			cleanup_close int out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+			if (in < 0 || out < 0)
+				return cella_error_set(err, errno, "tmpcopyup: `%s`", name);
+			char buf[65536];
+			ssize_t k;
+			while ((k = read(in, buf, sizeof(buf))) > 0)
+				if (write_all(out, buf, k) < 0)
+					return cella_error_set(err, errno, "tmpcopyup: write `%s`", name);
+			if (k < 0)
+				return cella_error_set(err, errno, "tmpcopyup: read `%s`", name);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t k = readlinkat(src, name, target, sizeof(target) - 1);
+			if (k < 0)
+				return cella_error_set(err, errno, "tmpcopyup: readlink `%s`", name);
+			target[k] = '\0';
+			r = symlinkat(target, dst, name);
+		} else {
+			r = mknodat(dst, name, st.st_mode, st.st_rdev);
+		}
+		if (r < 0)
+			return cella_error_set(err, errno, "tmpcopyup: create `%s`", name);
+		if (fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return cella_error_set(err, errno, "tmpcopyup: chown `%s`", name);
+	}
+	return 0;
+}
+
+/* Reopen an O_PATH fd as a directory to read or write in. */
+static int dir_reopen(int pathfd)
+{
+	return openat(pathfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount *m, struct cella_error *err)
 {
 	bool is_file = false;
@@ -198,7 +299,13 @@ static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount 
 	cleanup_close int target = path_open_in_root(rootfd, m->destination, true, is_file, err);
 	if (target < 0)
 		return -1;
+	if (mount_check_proc(ctx->rootfs, target, m, err) < 0)
+		return -1;
 	fd_path(tpath, sizeof(tpath), target);
+	/* the directory under the mount, still reachable through this fd afterwards */
+	cleanup_close int below = m->tmpcopyup ? dir_reopen(target) : -1;
+	if (m->tmpcopyup && below < 0)
+		return cella_error_set(err, errno, "tmpcopyup: open `%s`", m->destination);
 
 	if (m->bind) {
 		if (mount_bind(m, tpath, err) < 0)
@@ -217,6 +324,14 @@ static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount 
 			cleanup_close int top = path_open_in_root(rootfd, m->destination, false, false, err);
 			if (top < 0 || mount_attrs_apply(top, true, m->rec_flags, m->rec_clear_flags) < 0)
 				return cella_error_set(err, errno, "set recursive options");
+		}
+		if (below >= 0) {
+			cleanup_close int top = path_open_in_root(rootfd, m->destination, false, false, err);
+			cleanup_close int topdir = top < 0 ? -1 : dir_reopen(top);
+			if (topdir < 0)
+				return cella_error_set(err, errno, "tmpcopyup: open the new mount");
+			if (tree_copy(below, topdir, 0, err) < 0)
+				return -1;
 		}
 	}
 	if (m->propagation) {

@@ -58,15 +58,15 @@ int process_prepare(const struct oci_config *c, bool no_new_keyring, const char 
 		    errno != ENOSYS && errno != EPERM && errno != EACCES)
 			return cella_error_set(err, errno, "join a new session keyring");
 	}
-	if (p->has_capabilities) {
-		if (capabilities_drop_bounding(&p->caps, err) < 0)
-			return -1;
-		if (capabilities_keep(err) < 0)
-			return -1;
-	}
+	/* No process.capabilities means no capabilities, as runc does: never
+	 * the runtime's full set by omission. */
+	static const struct oci_capabilities none;
+	const struct oci_capabilities *caps = p->has_capabilities ? &p->caps : &none;
+	if (capabilities_drop_bounding(caps, err) < 0 || capabilities_keep(err) < 0)
+		return -1;
 	if (process_set_user(p, err) < 0)
 		return -1;
-	if (p->has_capabilities && capabilities_apply(&p->caps, err) < 0)
+	if (capabilities_apply(caps, err) < 0)
 		return -1;
 	umask(p->has_umask ? p->umask : 022);
 	if (p->cwd && chdir(p->cwd) < 0)
@@ -74,6 +74,23 @@ int process_prepare(const struct oci_config *c, bool no_new_keyring, const char 
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return cella_error_set(err, errno, "process.noNewPrivileges");
 	return 0;
+}
+
+/* HOME of `uid` in the container's /etc/passwd, "/" when it has none. */
+char *process_home(uid_t uid)
+{
+	cleanup_fclose FILE *f = fopen("/etc/passwd", "re");
+	char line[1024];
+	while (f && fgets(line, sizeof(line), f)) {
+		/* name:passwd:uid:gid:gecos:home:shell */
+		char *field[7] = { 0 }, *rest = line;
+		line[strcspn(line, "\n")] = '\0';
+		for (size_t i = 0; i < 7 && rest; i++)
+			field[i] = strsep(&rest, ":");
+		if (field[5] && field[2][0] && strtoul(field[2], NULL, 10) == uid && field[5][0] == '/')
+			return xstrdup(field[5]);
+	}
+	return xstrdup("/");
 }
 
 static bool is_executable(const char *path)
