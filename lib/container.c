@@ -41,7 +41,7 @@
 
 #define START_SOCK "start.sock"
 
-enum sync_type { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_START };
+enum sync_type { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_START, SYNC_PID };
 
 struct sync_msg {
 	int type;
@@ -140,10 +140,35 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	} else if (sync_recv(a->sync, &m) <= 0 || m.type != SYNC_GO) {
 		return cella_error_set(err, EPIPE, "the runtime went away");
 	}
-	if ((newns & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+	bool user_joined = namespaces_has(c, CLONE_NEWUSER) && !(newns & CLONE_NEWUSER);
+	if (user_joined && namespaces_join(c, a->nsfds, CLONE_NEWUSER, err) < 0)
+		return -1;
+	if ((newns & CLONE_NEWUSER || user_joined) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		return cella_error_set(err, errno, "become root in the user namespace");
 	if (namespaces_join(c, a->nsfds, ~(CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME), err) < 0)
 		return -1;
+	if (user_joined) {
+		/* what we create now must belong to the joined user namespace, so it
+		 * is created here rather than by clone3() in the runtime */
+		int flags = newns & ~(CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME);
+		if (flags && unshare(flags) < 0)
+			return cella_error_set(err, errno, "unshare the container's namespaces");
+		if (newns & CLONE_NEWPID) {
+			/* a new pid namespace takes effect for children: the init is a
+			 * sibling we fork (CLONE_PARENT), and this stage process exits */
+			if (unshare(CLONE_NEWPID) < 0)
+				return cella_error_set(err, errno, "unshare the pid namespace");
+			struct clone_args ca = { .flags = CLONE_PARENT };
+			pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
+			if (pid < 0)
+				return cella_error_set(err, errno, "fork the container init");
+			if (pid > 0) {
+				struct sync_msg pm = { .type = SYNC_PID, .code = pid };
+				send(a->sync, &pm, offsetof(struct sync_msg, msg) + 1, MSG_NOSIGNAL);
+				_exit(0);
+			}
+		}
+	}
 	/* now that the runtime put us in our cgroup, it becomes the namespace root */
 	if ((newns & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
 		return cella_error_set(err, errno, "unshare the cgroup namespace");
@@ -159,7 +184,7 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 		.rootfs = a->rootfs,
 		.cgroup = a->cgroup,
 		.no_pivot = a->opts->no_pivot,
-		.in_userns = newns & CLONE_NEWUSER,
+		.in_userns = (newns & CLONE_NEWUSER) || user_joined,
 		.console_sock = a->console_sock,
 		.console_slave = -1,
 	};
@@ -318,12 +343,11 @@ static int config_check(const struct oci_config *c, struct cella_error *err)
 	if (c->domainname && *c->domainname && !namespaces_has(c, CLONE_NEWUTS))
 		return cella_error_set(err, EINVAL, "config.json: domainname: needs a uts namespace of the container's own");
 	int newns = namespaces_new_flags(c);
-	if (namespaces_has(c, CLONE_NEWUSER) && !(newns & CLONE_NEWUSER))
-		return cella_error_set(err, ENOTSUP, "config.json: linux.namespaces: joining a user namespace by path is not supported yet");
 	if ((newns & CLONE_NEWUSER) && (!c->n_uid_mappings || !c->n_gid_mappings))
 		return cella_error_set(err, EINVAL, "config.json: linux.uidMappings/gidMappings: required with a new user namespace");
-	if (!(newns & CLONE_NEWUSER) && (c->n_uid_mappings || c->n_gid_mappings))
-		return cella_error_set(err, EINVAL, "config.json: linux.uidMappings: given without a new user namespace");
+	/* with a joined user namespace the mappings are its own (runc wants them given) */
+	if (!namespaces_has(c, CLONE_NEWUSER) && (c->n_uid_mappings || c->n_gid_mappings))
+		return cella_error_set(err, EINVAL, "config.json: linux.uidMappings: given without a user namespace");
 	if (c->has_time_offsets && !(newns & CLONE_NEWTIME))
 		return cella_error_set(err, EINVAL, "config.json: linux.timeOffsets: needs a new time namespace");
 	if (c->process.terminal && !namespaces_has(c, CLONE_NEWNS))
@@ -417,6 +441,22 @@ static char **strv_view(char **src, size_t n)
 	for (size_t i = 0; i < n; i++)
 		v[i] = src[i];
 	return v;
+}
+
+/* Fill in and write the state of the container being created. */
+static int spawn_record(struct spawn *s, const char *id, const char *bundle, const char *rootfs,
+			const char *cgpath, const struct oci_config *c, struct cella_error *err)
+{
+	snprintf(s->st.id, sizeof(s->st.id), "%s", id);
+	s->st.pid = s->pid;
+	s->st.start_time = proc_start_time(s->pid, NULL);
+	snprintf(s->st.bundle, sizeof(s->st.bundle), "%s", bundle);
+	snprintf(s->st.rootfs, sizeof(s->st.rootfs), "%s", rootfs);
+	snprintf(s->st.cgroup_path, sizeof(s->st.cgroup_path), "%s", cgpath);
+	now_rfc3339(s->st.created, sizeof(s->st.created));
+	if (c->annotations)
+		s->st.annotations_json = json_dumps(c->annotations, JSON_COMPACT);
+	return state_save(s->rootfd, &s->st, true, err);
 }
 
 /*
@@ -530,10 +570,14 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 
 	/* Without a user namespace the init can enter its cgroup itself, the
 	 * cheap way (see cgroup_enter_self); a mapped root could not. */
-	bool enter_self = !(newns & CLONE_NEWUSER);
+	bool enter_self = !namespaces_has(c, CLONE_NEWUSER);
+	/* joining a user namespace: the init creates its namespaces itself, and
+	 * with a new pid namespace a stage process forks it (see init_setup) */
+	bool user_joined = namespaces_has(c, CLONE_NEWUSER) && !(newns & CLONE_NEWUSER);
+	bool staged = user_joined && (newns & CLONE_NEWPID);
 	int cgfd = enter_self ? cgroup_clone_fd(s->cg) : -1;
 	struct clone_args ca = {
-		.flags = (newns & ~(CLONE_NEWCGROUP | CLONE_NEWTIME)) | CLONE_PIDFD |
+		.flags = (user_joined ? 0 : newns & ~(CLONE_NEWCGROUP | CLONE_NEWTIME)) | CLONE_PIDFD |
 			 (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)&s->pidfd,
 		.exit_signal = SIGCHLD,
@@ -560,22 +604,13 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	s->sync = sp[0];
 	sp[0] = -1;
 
-	snprintf(s->st.id, sizeof(s->st.id), "%s", id);
-	s->st.pid = pid;
-	s->st.start_time = proc_start_time(pid, NULL);
-	snprintf(s->st.bundle, sizeof(s->st.bundle), "%s", bundle);
-	snprintf(s->st.rootfs, sizeof(s->st.rootfs), "%s", rootfs);
-	snprintf(s->st.cgroup_path, sizeof(s->st.cgroup_path), "%s", cgpath);
-	now_rfc3339(s->st.created, sizeof(s->st.created));
-	if (c->annotations)
-		s->st.annotations_json = json_dumps(c->annotations, JSON_COMPACT);
 	/* `run` records its state while the init sets itself up (create waits:
 	 * until READY the container is "creating", not "created") */
-	if (run_mode && state_save(s->rootfd, &s->st, true, err) < 0)
+	if (run_mode && !staged && spawn_record(s, id, bundle, rootfs, cgpath, c, err) < 0)
 		goto out;
 
 	if (!enter_self) {
-		if (idmap_write(pid, c, err) < 0 || cgroup_enter(s->cg, pid, err) < 0)
+		if (((newns & CLONE_NEWUSER) && idmap_write(pid, c, err) < 0) || cgroup_enter(s->cg, pid, err) < 0)
 			goto out;
 		if (sync_send(s->sync, SYNC_GO, NULL) < 0) {
 			cella_error_set(err, errno, "start the container init");
@@ -584,6 +619,19 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	}
 	struct sync_msg m;
 	int r = sync_recv(s->sync, &m);
+	if (r > 0 && m.type == SYNC_PID) {
+		/* the stage process exits; its child is the init, and ours (CLONE_PARENT) */
+		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(s->pidfd);
+		s->pid = m.code;
+		s->pidfd = pidfd_open(s->pid, 0);
+		if (s->pidfd < 0) {
+			cella_error_set(err, errno, "open the container init");
+			goto out;
+		}
+		r = sync_recv(s->sync, &m);
+	}
 	if (r <= 0) {
 		cella_error_set(err, r < 0 ? errno : 0, "the container init exited during setup");
 		goto out;
@@ -596,11 +644,11 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	if (s->console_sock >= 0 && (s->console_master = console_recv(s->console_sock, err)) < 0)
 		goto out;
 
-	if (!run_mode && state_save(s->rootfd, &s->st, true, err) < 0)
+	if ((!run_mode || staged) && spawn_record(s, id, bundle, rootfs, cgpath, c, err) < 0)
 		goto out;
 	if (opts->pid_file) {
 		char buf[32];
-		int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+		int n = snprintf(buf, sizeof(buf), "%d", (int)s->pid);
 		if (write_file_atomic(AT_FDCWD, opts->pid_file, buf, n, 0644, err) < 0) {
 			cella_error_wrap(err, "--pid-file");
 			goto out;
