@@ -71,7 +71,7 @@ static bool outside_is_empty(struct fixture *f)
 /* The fd must name a file below the root. */
 static void assert_inside(struct fixture *f, int fd, const char *expect)
 {
-	char link[64], target[4096], want[256];
+	char link[64], target[4096], want[512];
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	ssize_t n = readlink(link, target, sizeof(target) - 1);
 	assert_true(n > 0);
