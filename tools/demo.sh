@@ -13,7 +13,7 @@ if [ ! -x "$bundle/rootfs/bin/busybox" ]; then
 	mkdir -p "$bundle/rootfs"/{bin,proc,sys,dev,etc,tmp,root}
 	cp /bin/busybox "$bundle/rootfs/bin/busybox"
 	for a in $("$bundle/rootfs/bin/busybox" --list); do
-		ln -sf busybox "$bundle/rootfs/bin/$a"
+		[ "$a" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$a"
 	done
 	echo "root:x:0:0:root:/root:/bin/sh" > "$bundle/rootfs/etc/passwd"
 	echo "root:x:0:" > "$bundle/rootfs/etc/group"
