@@ -847,7 +847,7 @@ static int cgroup_signal_all(struct cgroup *cg, int sig, struct cella_error *err
 		}
 		size_t fresh = 0, sorted = done.n;
 		for (size_t i = 0; i < p.n; i++) {
-			if (bsearch(&p.v[i], done.v, sorted, sizeof(pid_t), pid_cmp))
+			if (sorted && bsearch(&p.v[i], done.v, sorted, sizeof(pid_t), pid_cmp))
 				continue;
 			if (kill(p.v[i], sig) < 0 && errno != ESRCH) {
 				ret = cella_error_set(err, errno, "signal %d to pid %d", sig, (int)p.v[i]);

@@ -469,7 +469,7 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	cleanup_free char *bundle = NULL, *config_path = NULL, *rootfs = NULL, *cgpath = NULL;
 	cleanup_free char **envp = NULL;
 	cleanup_free char **argv = NULL;
-	cleanup_close int listener = -1, console = -1;
+	cleanup_close int listener = -1, console = -1, own_pidns = -1, own_timens = -1;
 	struct oci_config *c = NULL;
 	int sp[2] = { -1, -1 };
 	int nsfds[16];
@@ -556,9 +556,15 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	if (namespaces_open(c, nsfds, err) < 0)
 		goto out;
 	n_nsfds = c->n_namespaces;
+	int newns = namespaces_new_flags(c);
+	/* Joining a pid namespace and creating a time namespace change what our
+	 * children get: we change back right after the clone. */
+	if (namespaces_has(c, CLONE_NEWPID) && !(newns & CLONE_NEWPID))
+		own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (newns & CLONE_NEWTIME)
+		own_timens = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
 	if (namespaces_join(c, nsfds, CLONE_NEWPID, err) < 0)
 		goto out;
-	int newns = namespaces_new_flags(c);
 	if ((newns & CLONE_NEWTIME) && timens_prepare(c, err) < 0)
 		goto out;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
@@ -584,6 +590,12 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
 	};
 	pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid != 0) {
+		if (own_pidns >= 0)
+			setns(own_pidns, CLONE_NEWPID);
+		if (own_timens >= 0)
+			setns(own_timens, CLONE_NEWTIME);
+	}
 	if (pid < 0) {
 		cella_error_set(err, errno, "clone the container init");
 		goto out;
