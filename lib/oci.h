@@ -120,6 +120,47 @@ struct oci_process {
 
 struct oci_time_offset { int64_t secs; uint32_t nanosecs; };
 
+/* hooks.* entries */
+struct oci_hook {
+	char *path;                 /* absolute, on the host */
+	char **args; size_t n_args; /* NULL-terminated too */
+	char **env; size_t n_env;   /* NULL-terminated too */
+	bool has_timeout; int timeout; /* seconds, > 0 */
+};
+
+enum oci_hook_kind {
+	OCI_HOOK_PRESTART,          /* deprecated, runs with createRuntime */
+	OCI_HOOK_CREATE_RUNTIME,
+	OCI_HOOK_CREATE_CONTAINER,
+	OCI_HOOK_START_CONTAINER,
+	OCI_HOOK_POSTSTART,
+	OCI_HOOK_POSTSTOP,
+	OCI_HOOK_KINDS,
+};
+
+/* linux.seccomp; names are kept as written and checked by the parser
+ * against libseccomp (seccomp.c turns them into a filter). */
+struct oci_seccomp_arg {
+	unsigned index;
+	uint64_t value, value_two;
+	char *op;                   /* "SCMP_CMP_EQ"... */
+};
+struct oci_seccomp_syscall {
+	char **names; size_t n_names;
+	char *action;               /* "SCMP_ACT_ERRNO"... */
+	bool has_errno_ret; unsigned errno_ret;
+	struct oci_seccomp_arg *args; size_t n_args;
+};
+struct oci_seccomp {
+	char *default_action;
+	bool has_default_errno_ret; unsigned default_errno_ret;
+	char **architectures; size_t n_architectures;  /* "SCMP_ARCH_X86_64"... */
+	char **flags; size_t n_flags;                   /* "SECCOMP_FILTER_FLAG_LOG"... */
+	char *listener_path;        /* for SCMP_ACT_NOTIFY */
+	char *listener_metadata;
+	struct oci_seccomp_syscall *syscalls; size_t n_syscalls;
+};
+
 struct oci_config {
 	char *oci_version;
 	char *root_path;            /* as written; relative to the bundle if not absolute */
@@ -140,6 +181,9 @@ struct oci_config {
 	bool has_time_offsets; struct oci_time_offset time_boottime, time_monotonic;
 	char *mount_label;
 	struct json_t *annotations; /* object or NULL; owned */
+	/* hooks: one array per kind (empty when absent) */
+	struct oci_hook *hooks[OCI_HOOK_KINDS]; size_t n_hooks[OCI_HOOK_KINDS];
+	struct oci_seccomp *seccomp;   /* NULL when absent */
 };
 
 /* Parse config.json text.  Unknown properties are ignored as the OCI spec
@@ -153,6 +197,14 @@ struct oci_config *oci_config_load(const char *path,
 				   void (*unknown)(void *data, const char *path), void *data,
 				   struct cella_error *err);
 void oci_config_free(struct oci_config *c);
+
+/* `exec --process FILE`: one process object as in config.json's "process"
+ * (errors name "process.json: args..."). */
+struct oci_process *oci_process_parse(const char *text, size_t len, struct cella_error *err);
+void oci_process_free(struct oci_process *p);
+/* `update --resources FILE`: a linux.resources object. */
+struct oci_resources *oci_resources_parse(const char *text, size_t len, struct cella_error *err);
+void oci_resources_free(struct oci_resources *r);
 
 /* Lookups shared by the parser, `features` and `spec`. */
 int oci_namespace_type(const char *name);        /* -1 if unknown */
