@@ -842,14 +842,7 @@ static enum cella_status container_status(int statefd, const struct container_st
 	return CELLA_STATUS_RUNNING;
 }
 
-struct loaded {
-	int rootfd, statefd;
-	struct container_state st;
-	struct cgroup *cg;
-	enum cella_status status;
-};
-
-static void loaded_release(struct loaded *l)
+void container_ref_close(struct container_ref *l)
 {
 	if (l->cg)
 		cgroup_free(l->cg);
@@ -860,8 +853,8 @@ static void loaded_release(struct loaded *l)
 	state_release(&l->st);
 }
 
-static int container_load(struct cella_runtime *rt, const char *id, bool want_cgroup, struct loaded *l,
-			  struct cella_error *err)
+int container_ref_open(struct cella_runtime *rt, const char *id, bool want_cgroup, struct container_ref *l,
+		       struct cella_error *err)
 {
 	memset(l, 0, sizeof(*l));
 	l->rootfd = l->statefd = -1;
@@ -907,23 +900,23 @@ static int start_release(int statefd, const char *id, struct cella_error *err)
 
 int cella_container_start(struct cella_runtime *rt, const char *id, struct cella_error *err)
 {
-	struct loaded l;
-	int ret = container_load(rt, id, false, &l, err);
+	struct container_ref l;
+	int ret = container_ref_open(rt, id, false, &l, err);
 	if (ret == 0 && l.status != CELLA_STATUS_CREATED)
 		ret = cella_error_set(err, EINVAL, "cannot start container `%s`: it is %s, not created", id,
 				      cella_status_name(l.status));
 	if (ret == 0)
 		ret = start_release(l.statefd, id, err);
-	loaded_release(&l);
+	container_ref_close(&l);
 	return ret;
 }
 
 int cella_container_state(struct cella_runtime *rt, const char *id, struct cella_state *st,
 			  struct cella_error *err)
 {
-	struct loaded l;
+	struct container_ref l;
 	memset(st, 0, sizeof(*st));
-	int ret = container_load(rt, id, true, &l, err);
+	int ret = container_ref_open(rt, id, true, &l, err);
 	if (ret == 0) {
 		snprintf(st->id, sizeof(st->id), "%s", l.st.id);
 		snprintf(st->bundle, sizeof(st->bundle), "%s", l.st.bundle);
@@ -933,7 +926,7 @@ int cella_container_state(struct cella_runtime *rt, const char *id, struct cella
 		st->pid = l.status == CELLA_STATUS_STOPPED ? 0 : l.st.pid;
 		st->annotations_json = steal_pointer(&l.st.annotations_json);
 	}
-	loaded_release(&l);
+	container_ref_close(&l);
 	return ret;
 }
 
@@ -967,7 +960,7 @@ static bool status_alive(enum cella_status s)
 }
 
 /* Signal the init through a pidfd opened after the start time check: no pid reuse race. */
-static int init_signal(const struct loaded *l, int sig, struct cella_error *err)
+static int init_signal(const struct container_ref *l, int sig, struct cella_error *err)
 {
 	cleanup_close int pfd = pidfd_open(l->st.pid, 0);
 	if (pfd < 0)
@@ -982,9 +975,9 @@ static int init_signal(const struct loaded *l, int sig, struct cella_error *err)
 int cella_container_kill(struct cella_runtime *rt, const char *id, int sig, unsigned flags,
 			 struct cella_error *err)
 {
-	struct loaded l;
+	struct container_ref l;
 	int ret = -1;
-	if (container_load(rt, id, true, &l, err) < 0)
+	if (container_ref_open(rt, id, true, &l, err) < 0)
 		goto out;
 	if (sig <= 0 || sig >= 65) {
 		cella_error_set(err, EINVAL, "invalid signal %d", sig);
@@ -1007,12 +1000,12 @@ int cella_container_kill(struct cella_runtime *rt, const char *id, int sig, unsi
 	if (ret == 0 && sig == SIGKILL && l.status == CELLA_STATUS_PAUSED)
 		ret = cgroup_freeze(l.cg, false, err);
 out:
-	loaded_release(&l);
+	container_ref_close(&l);
 	return ret;
 }
 
 /* Kill everything left and wait for the init to be gone (it is not our child). */
-static int container_kill_wait(struct loaded *l, struct cella_error *err)
+static int container_kill_wait(struct container_ref *l, struct cella_error *err)
 {
 	if (l->cg) {
 		if (cgroup_kill(l->cg, SIGKILL, err) < 0)
@@ -1034,9 +1027,9 @@ static int container_kill_wait(struct loaded *l, struct cella_error *err)
 
 int cella_container_delete(struct cella_runtime *rt, const char *id, unsigned flags, struct cella_error *err)
 {
-	struct loaded l;
+	struct container_ref l;
 	int ret = -1;
-	if (container_load(rt, id, true, &l, err) < 0) {
+	if (container_ref_open(rt, id, true, &l, err) < 0) {
 		/* a state dir without state.json is a create that died half-way */
 		if (err->code == EBUSY && (flags & CELLA_DELETE_FORCE) && l.rootfd >= 0)
 			ret = state_remove(l.rootfd, id, err);
@@ -1059,15 +1052,15 @@ int cella_container_delete(struct cella_runtime *rt, const char *id, unsigned fl
 	}
 	ret = state_remove(l.rootfd, id, err);
 out:
-	loaded_release(&l);
+	container_ref_close(&l);
 	return ret;
 }
 
 static int container_freeze(struct cella_runtime *rt, const char *id, bool frozen, struct cella_error *err)
 {
-	struct loaded l;
+	struct container_ref l;
 	int ret = -1;
-	if (container_load(rt, id, true, &l, err) < 0)
+	if (container_ref_open(rt, id, true, &l, err) < 0)
 		goto out;
 	enum cella_status want = frozen ? CELLA_STATUS_RUNNING : CELLA_STATUS_PAUSED;
 	if (l.status != want) {
@@ -1081,7 +1074,7 @@ static int container_freeze(struct cella_runtime *rt, const char *id, bool froze
 	}
 	ret = cgroup_freeze(l.cg, frozen, err);
 out:
-	loaded_release(&l);
+	container_ref_close(&l);
 	return ret;
 }
 
@@ -1098,11 +1091,11 @@ int cella_container_resume(struct cella_runtime *rt, const char *id, struct cell
 int cella_container_pids(struct cella_runtime *rt, const char *id, pid_t **pids, size_t *n,
 			 struct cella_error *err)
 {
-	struct loaded l;
+	struct container_ref l;
 	int ret = -1;
 	*pids = NULL;
 	*n = 0;
-	if (container_load(rt, id, true, &l, err) < 0)
+	if (container_ref_open(rt, id, true, &l, err) < 0)
 		goto out;
 	if (!status_alive(l.status) || !l.cg) {
 		ret = 0;
@@ -1110,7 +1103,7 @@ int cella_container_pids(struct cella_runtime *rt, const char *id, pid_t **pids,
 	}
 	ret = cgroup_pids(l.cg, pids, n, err);
 out:
-	loaded_release(&l);
+	container_ref_close(&l);
 	return ret;
 }
 

@@ -108,4 +108,15 @@ int state_save(int rootfd, const struct container_state *st, bool fresh, struct 
 int state_remove(int rootfd, const char *id, struct cella_error *err);
 void state_release(struct container_state *st);
 
+/* container.c: an existing container, its state checked against the kernel. */
+struct container_ref {
+	int rootfd, statefd;        /* the runtime root and ROOT/ID */
+	struct container_state st;
+	struct cgroup *cg;          /* NULL unless asked for (or missing) */
+	enum cella_status status;
+};
+int container_ref_open(struct cella_runtime *rt, const char *id, bool want_cgroup,
+		       struct container_ref *ref, struct cella_error *err);
+void container_ref_close(struct container_ref *ref);
+
 #endif
