@@ -88,6 +88,48 @@ static int sync_send(int fd, int type, const struct cella_error *e)
 	return r < 0 ? -1 : 0;
 }
 
+/* GO may carry a file descriptor (the idmapped rootfs). */
+static int sync_send_fd(int sock, int type, int fd)
+{
+	struct sync_msg m = { .type = type };
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = &m, .iov_len = offsetof(struct sync_msg, msg) + 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	ssize_t r;
+	do
+		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -1 : 0;
+}
+
+/* Receive one message and the fd it may carry (-1 if none). */
+static int sync_recv_fd(int sock, struct sync_msg *m, int *fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) - 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	ssize_t r;
+	memset(m, 0, sizeof(*m));
+	*fd = -1;
+	do
+		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	struct cmsghdr *cm = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (cm && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	return r < 0 ? -1 : r == 0 ? 0 : 1;
+}
+
 /* Receive one message; 0 on EOF (the peer exited or exec'd). */
 static int sync_recv(int fd, struct sync_msg *m)
 {
@@ -133,11 +175,12 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	const struct oci_config *c = a->c;
 	int newns = namespaces_new_flags(c);
 	struct sync_msg m;
+	cleanup_close int idmapped_root = -1;
 
 	if (a->enter_self) {
 		if (cgroup_enter_self(a->cgroup, a->cloned_into, err) < 0)
 			return -1;
-	} else if (sync_recv(a->sync, &m) <= 0 || m.type != SYNC_GO) {
+	} else if (sync_recv_fd(a->sync, &m, &idmapped_root) <= 0 || m.type != SYNC_GO) {
 		return cella_error_set(err, EPIPE, "the runtime went away");
 	}
 	bool user_joined = namespaces_has(c, CLONE_NEWUSER) && !(newns & CLONE_NEWUSER);
@@ -184,6 +227,7 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 		.rootfs = a->rootfs,
 		.cgroup = a->cgroup,
 		.no_pivot = a->opts->no_pivot,
+		.idmapped_root = idmapped_root,
 		.in_userns = (newns & CLONE_NEWUSER) || user_joined,
 		.console_sock = a->console_sock,
 		.console_slave = -1,
@@ -624,7 +668,20 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	if (!enter_self) {
 		if (((newns & CLONE_NEWUSER) && idmap_write(pid, c, err) < 0) || cgroup_enter(s->cg, pid, err) < 0)
 			goto out;
-		if (sync_send(s->sync, SYNC_GO, NULL) < 0) {
+		cleanup_close int tree = -1;
+		if ((newns & CLONE_NEWUSER) && namespaces_has(c, CLONE_NEWNS)) {
+			/* root inside sees the image as its own through an idmapped mount */
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+			cleanup_close int userns = open(path, O_RDONLY | O_CLOEXEC);
+			tree = userns < 0 ? -1 : rootfs_idmap(rootfs, userns);
+			if (tree < 0)
+				rt_log(rt, CELLA_LOG_DEBUG, "rootfs `%s` cannot be idmapped (%s): its files keep their host owners",
+				       rootfs, strerror(errno));
+			else
+				rt_log(rt, CELLA_LOG_DEBUG, "rootfs presented through an idmapped mount");
+		}
+		if (sync_send_fd(s->sync, SYNC_GO, tree) < 0) {
 			cella_error_set(err, errno, "start the container init");
 			goto out;
 		}

@@ -36,9 +36,12 @@ struct rootfs_ctx {
 	struct cgroup *cgroup;
 	bool no_pivot;
 	bool in_userns;             /* device nodes are bind-mounted, not created */
+	int idmapped_root;          /* >= 0: a detached idmapped tree of the rootfs to use */
 	int console_sock;           /* >= 0: make a pty, send its master there */
 	int console_slave;          /* out: the pty slave, bind-mounted on /dev/console */
 };
+/* (runtime side) A detached copy of the rootfs idmapped through a user namespace. */
+int rootfs_idmap(const char *rootfs, int userns_fd);
 /* Mount everything below the rootfs and switch into it. */
 int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err);
 /* After pivot and sysctl: masked paths, read-only paths, read-only root. */

@@ -378,6 +378,24 @@ static int rootfs_pivot(int rootfd, bool no_pivot, const char *rootfs, struct ce
 	return 0;
 }
 
+/*
+ * The rootfs as a detached tree whose ownership is seen through the user
+ * namespace `userns_fd`: root inside owns what host root owns, without a
+ * chown of the image.  Built by the runtime (host root: only it may idmap
+ * the host's filesystems), attached by the init.  -1 with errno when the
+ * filesystem cannot be idmapped.
+ */
+int rootfs_idmap(const char *rootfs, int userns_fd)
+{
+	cleanup_close int tree = open_tree(AT_FDCWD, rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		return -1;
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd };
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+		return -1;
+	return steal_fd(&tree);
+}
+
 int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err)
 {
 	const struct oci_config *c = ctx->config;
@@ -387,9 +405,14 @@ int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err)
 	/* Nothing done below may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
 		return cella_error_set(err, errno, "make / a slave mount");
-	/* pivot_root needs the new root to be a mount point. */
-	if (mount(ctx->rootfs, ctx->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+	/* pivot_root needs the new root to be a mount point: a bind of the
+	 * rootfs, or the idmapped tree the runtime made of it */
+	if (ctx->idmapped_root >= 0) {
+		if (move_mount(ctx->idmapped_root, "", AT_FDCWD, ctx->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return cella_error_set(err, errno, "attach the idmapped rootfs `%s`", ctx->rootfs);
+	} else if (mount(ctx->rootfs, ctx->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
 		return cella_error_set(err, errno, "bind the rootfs `%s`", ctx->rootfs);
+	}
 	if (ctx->no_pivot && mount(NULL, ctx->rootfs, NULL, MS_PRIVATE, NULL) < 0)
 		return cella_error_set(err, errno, "make the rootfs private");
 	cleanup_close int rootfd = open(ctx->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -181,11 +181,33 @@ def test_user_namespace_process_runs_as_mapped_host_uid(rt, bundle):
     assert (st.st_uid, st.st_gid) == (100007, 100008)
 
 
-def test_user_namespace_unmapped_files_are_overflow(rt, bundle):
+def test_user_namespace_rootfs_ownership(rt, bundle):
     _userns_bundle(bundle)
     st = rt.probe(bundle, "stat", "/bin/busybox")["/bin/busybox"]
-    # host root is not mapped: shown as the overflow id
-    assert st["uid"] == 65534
+    if IS_CELLA:
+        # cella presents the rootfs through an idmapped mount: what host root
+        # owns, root inside owns, without a chown of the image
+        assert st["uid"] == 0 and st["gid"] == 0
+    else:
+        # host root is not mapped: shown as the overflow id
+        assert st["uid"] == 65534
+
+
+def test_user_namespace_idmapped_rootfs_writes_as_host_owner(rt, bundle):
+    if not IS_CELLA:
+        pytest.skip("idmapped rootfs is cella's")
+    _userns_bundle(bundle)
+    bundle.config["root"]["readonly"] = False
+    bundle.probe_args("write", "/etc/idmapped", "x")
+    d = rt.run(bundle)
+    assert d.ok, d
+    f = bundle.rootfs / "etc" / "idmapped"
+    try:
+        st = os.stat(f)
+        # written by root inside (host uid 100000...), stored as host root
+        assert st.st_uid == 0 and st.st_gid == 0
+    finally:
+        f.unlink(missing_ok=True)
 
 
 def test_user_namespace_multiple_ranges(rt, bundle):
