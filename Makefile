@@ -9,9 +9,10 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 PYTHON     ?= /usr/bin/python3
 DEPS = gcc libc6-dev pkg-config meson ninja-build libjansson-dev libcmocka-dev \
-       scdoc busybox-static python3-pytest iproute2 procps time crun runc
+       scdoc busybox-static python3-pytest iproute2 procps time crun runc \
+       clang libclang-rt-14-dev
 
-.PHONY: all deps build run check unit unit-asan integration integration-asan bench clean
+.PHONY: all deps build run check unit unit-asan integration integration-asan fuzz bench clean
 
 all: build
 
@@ -52,7 +53,22 @@ integration-asan: unit-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		CELLA_RUNTIME=$(CURDIR)/$(BUILD_ASAN)/cella-runtime $(PYTHON) -m pytest -q tests
 
-check: unit unit-asan integration integration-asan
+# libFuzzer on the config.json parser: FUZZ_RUNS inputs in `check`, more by hand
+# (make fuzz FUZZ_RUNS=-1 runs until stopped).
+FUZZ_RUNS ?= 30000
+$(BUILD)/fuzz_oci: tests/fuzz/fuzz_oci.c $(wildcard lib/*.c lib/*.h include/cella/*.h) | build
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DCELLA_VERSION='"fuzz"' -Iinclude -Ilib \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		tests/fuzz/fuzz_oci.c $(wildcard lib/*.c) \
+		$$(pkg-config --cflags --libs jansson) $$(pkg-config --exists libseccomp && pkg-config --libs libseccomp) -o $@
+
+fuzz: $(BUILD)/fuzz_oci
+	mkdir -p $(BUILD)/fuzz-corpus
+	$(BUILD)/cella-runtime spec --bundle $(BUILD)/fuzz-corpus >/dev/null 2>&1 || true
+	$(BUILD)/fuzz_oci -runs=$(FUZZ_RUNS) -max_len=65536 -timeout=10 \
+		$(BUILD)/fuzz-corpus tests/fuzz/corpus
+
+check: unit unit-asan integration integration-asan fuzz
 
 bench: build
 	bench/runtime.sh
