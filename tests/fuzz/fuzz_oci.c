@@ -16,11 +16,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cella_error err = { 0 };
 	struct oci_config *c = oci_config_parse((const char *)data, size, NULL, NULL, &err);
 	oci_config_free(c);
-	struct oci_process *p = oci_process_parse((const char *)data, size, &err);
-	if (p)
-		oci_process_free(p);
-	struct oci_resources *r = oci_resources_parse((const char *)data, size, &err);
-	if (r)
-		oci_resources_free(r);
 	return 0;
 }
