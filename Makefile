@@ -8,7 +8,7 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 PYTHON     ?= /usr/bin/python3
-DEPS = gcc libc6-dev pkg-config meson ninja-build libjansson-dev libcmocka-dev \
+DEPS = gcc libc6-dev pkg-config meson ninja-build libjansson-dev libseccomp-dev libcmocka-dev \
        scdoc busybox-static python3-pytest iproute2 procps time crun runc \
        clang libclang-rt-14-dev
 

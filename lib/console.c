@@ -2,11 +2,16 @@
 /* process.terminal: a pty from the container's devpts, its master sent to
  * the --console-socket with SCM_RIGHTS as runc does. */
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <termios.h>
 
 #include "engine.h"
@@ -110,4 +115,88 @@ int console_copy(int from, int to)
 	if (n <= 0)
 		return -1;
 	return write_all(to, buf, n) < 0 ? -1 : 0;
+}
+
+/* Our terminal in raw mode while a container's pty is relayed to it. */
+static bool relay_terminal_raw(struct termios *saved)
+{
+	struct termios raw;
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) < 0)
+		return false;
+	raw = *saved;
+	cfmakeraw(&raw);
+	return tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+}
+
+static void relay_resize(int master)
+{
+	struct winsize ws;
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+		ioctl(master, TIOCSWINSZ, &ws);
+}
+
+/*
+ * A foreground runtime stands in for its process: the signals a shell or
+ * a supervisor sends us go to it (through its pidfd: no pid reuse), and
+ * with a pty we are its terminal.  Signals that report our own faults or
+ * job control stay ours.
+ */
+int console_relay_wait(pid_t pid, int pidfd, int master, int *wstatus, struct cella_error *err)
+{
+	sigset_t set, old;
+	struct termios saved;
+	bool raw = false;
+
+	sigemptyset(&set);
+	for (int sig = 1; sig < SIGRTMIN; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sig != SIGSEGV &&
+		    sig != SIGBUS && sig != SIGILL && sig != SIGFPE && sig != SIGTRAP && sig != SIGABRT &&
+		    sig != SIGSYS && sig != SIGTTIN && sig != SIGTTOU && sig != SIGTSTP && sig != SIGPIPE)
+			sigaddset(&set, sig);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	cleanup_close int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (master >= 0) {
+		raw = relay_terminal_raw(&saved);
+		relay_resize(master);
+	}
+	struct pollfd pfd[4] = {
+		{ .fd = pidfd, .events = POLLIN },
+		{ .fd = sfd, .events = POLLIN },
+		{ .fd = master, .events = POLLIN },
+		{ .fd = master >= 0 ? STDIN_FILENO : -1, .events = POLLIN },
+	};
+	for (;;) {
+		if (poll(pfd, ARRAY_SIZE(pfd), -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[2].revents && console_copy(master, STDOUT_FILENO) < 0)
+			pfd[2].fd = -1;
+		if (pfd[3].revents && console_copy(STDIN_FILENO, master) < 0)
+			pfd[3].fd = -1;
+		if (pfd[0].revents) {
+			/* what it wrote last is still in the pty */
+			while (pfd[2].fd >= 0 && poll(&pfd[2], 1, 0) > 0 && console_copy(master, STDOUT_FILENO) == 0)
+				;
+			break;
+		}
+		struct signalfd_siginfo si;
+		if (pfd[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGWINCH && master >= 0)
+				relay_resize(master);
+			else
+				pidfd_send_signal(pidfd, si.ssi_signo, NULL, 0);
+		}
+	}
+	if (raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	int r;
+	while ((r = waitpid(pid, wstatus, 0)) < 0 && errno == EINTR)
+		;
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		return cella_error_set(err, e, "wait for process %d", (int)pid);
+	return 0;
 }

@@ -41,7 +41,7 @@
 
 #define START_SOCK "start.sock"
 
-enum sync_type { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_START, SYNC_PID };
+enum sync_type { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_START, SYNC_PID, SYNC_NOTIFY };
 
 struct sync_msg {
 	int type;
@@ -159,7 +159,26 @@ struct init_args {
 	int sync;          /* our end of the pair */
 	int start_listen;  /* create: the start.sock listener; run: -1 */
 	int console_sock;  /* -1 unless process.terminal */
+	struct seccomp_filter *seccomp;  /* built by the runtime, NULL without linux.seccomp */
 };
+
+/*
+ * Load the seccomp filter; with SCMP_ACT_NOTIFY, tell the runtime which fd
+ * is the listener (it takes it with pidfd_getfd).  write(2) carries the
+ * message: the parser refuses NOTIFY for write, so this cannot block.
+ */
+static int init_seccomp(struct init_args *a, struct cella_error *err)
+{
+	int notify_fd = -1;
+	if (seccomp_install(a->seccomp, &notify_fd, err) < 0)
+		return -1;
+	if (notify_fd >= 0) {
+		struct sync_msg m = { .type = SYNC_NOTIFY, .code = notify_fd };
+		if (write(a->sync, &m, offsetof(struct sync_msg, msg) + 1) < 0)
+			return cella_error_set(err, errno, "pass the seccomp listener fd");
+	}
+	return 0;
+}
 
 static bool env_has(char **envp, const char *name)
 {
@@ -261,8 +280,22 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 		a->envp[n] = xasprintf("HOME=%s", home);
 		a->envp[n + 1] = NULL;
 	}
-	if (process_prepare(c, a->opts->no_new_keyring, a->id, err) < 0)
+	/* seccomp goes on as late as it can (see seccomp.c): without
+	 * no_new_privs it needs CAP_SYS_ADMIN, so before the user switch; with
+	 * NOTIFY, before READY so the listener has it while we are "creating";
+	 * otherwise right before execve (init_main) */
+	bool seccomp_early = a->seccomp && !c->process.no_new_privileges;
+	bool seccomp_ready = a->seccomp && !seccomp_early && seccomp_filter_notifies(a->seccomp);
+	if (process_prepare_privileged(c, a->opts->no_new_keyring, a->id, err) < 0)
 		return -1;
+	if (seccomp_early && init_seccomp(a, err) < 0)
+		return -1;
+	if (process_switch_user(c, err) < 0)
+		return -1;
+	if (seccomp_ready && init_seccomp(a, err) < 0)
+		return -1;
+	if (seccomp_early || seccomp_ready)
+		a->seccomp = NULL;
 	*exe = process_find_executable(&c->process, err);
 	if (!*exe)
 		return -1;
@@ -307,8 +340,11 @@ static __attribute__((noreturn)) void init_main(struct init_args *a)
 		if (sync_recv(chan, &m) <= 0 || m.type != SYNC_START)
 			_exit(1);
 	}
+	if (a->seccomp && seccomp_install(a->seccomp, NULL, &err) < 0)
+		goto fail;
 	execve(exe, a->argv, a->envp);
 	cella_error_set(&err, errno, "exec `%s`", exe);
+fail:
 	if (a->start_listen >= 0)
 		write_all(chan, err.msg, strlen(err.msg));
 	else
@@ -380,6 +416,9 @@ static char *cgroup_path_for(struct cella_runtime *rt, const struct oci_config *
 
 static int config_check(const struct oci_config *c, struct cella_error *err)
 {
+	for (int k = 0; k < OCI_HOOK_KINDS; k++)
+		if (c->n_hooks[k])
+			return cella_error_set(err, ENOTSUP, "config.json: hooks: not supported by this version of cella-runtime");
 	if (!c->has_process || c->process.n_args == 0)
 		return cella_error_set(err, EINVAL, "config.json: process.args: required to create a container");
 	if (c->hostname && *c->hostname && !namespaces_has(c, CLONE_NEWUTS))
@@ -487,6 +526,25 @@ static char **strv_view(char **src, size_t n)
 	return v;
 }
 
+/* The init loaded a filter with SCMP_ACT_NOTIFY: hand its listener fd, with
+ * the container's "creating" state, to linux.seccomp.listenerPath. */
+static int spawn_seccomp_notify(struct spawn *s, const struct oci_config *c, const char *id,
+				const char *bundle, const char *rootfs, int remote_fd,
+				struct cella_error *err)
+{
+	cleanup_close int fd = pidfd_getfd(s->pidfd, remote_fd, 0);
+	if (fd < 0)
+		return cella_error_set(err, errno, "take the seccomp listener fd of the init");
+	struct cella_state st = { .pid = s->pid, .status = CELLA_STATUS_CREATING };
+	snprintf(st.id, sizeof(st.id), "%s", id);
+	snprintf(st.bundle, sizeof(st.bundle), "%s", bundle);
+	snprintf(st.rootfs, sizeof(st.rootfs), "%s", rootfs);
+	cleanup_free char *json = cella_state_to_json(&st, false);
+	if (!json)
+		return cella_error_set(err, ENOMEM, "seccomp notify state");
+	return seccomp_notify_send(c->seccomp->listener_path, fd, json, c->seccomp->listener_metadata, err);
+}
+
 /* Fill in and write the state of the container being created. */
 static int spawn_record(struct spawn *s, const char *id, const char *bundle, const char *rootfs,
 			const char *cgpath, const struct oci_config *c, struct cella_error *err)
@@ -514,6 +572,7 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	cleanup_free char **envp = NULL;
 	cleanup_free char **argv = NULL;
 	cleanup_close int listener = -1, console = -1, own_pidns = -1, own_timens = -1;
+	struct seccomp_filter *filter = NULL;
 	struct oci_config *c = NULL;
 	int sp[2] = { -1, -1 };
 	int nsfds[16];
@@ -615,6 +674,10 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		cella_error_set(err, errno, "socketpair");
 		goto out;
 	}
+	if (c->seccomp && seccomp_prepare(c->seccomp, &filter, err) < 0) {
+		cella_error_wrap(err, "config.json: linux.seccomp");
+		goto out;
+	}
 	envp = strv_view(c->process.env, c->process.n_env);
 	argv = strv_view(c->process.args, c->process.n_args);
 
@@ -649,7 +712,7 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		struct init_args a = {
 			.id = id, .opts = opts, .c = c, .bundle = bundle, .rootfs = rootfs,
 			.argv = argv, .envp = envp, .nsfds = nsfds, .cgroup = s->cg, .sync = sp[1],
-			.enter_self = enter_self, .cloned_into = cgfd >= 0,
+			.enter_self = enter_self, .cloned_into = cgfd >= 0, .seccomp = filter,
 			.start_listen = listener, .console_sock = console,
 		};
 		init_main(&a);
@@ -688,6 +751,11 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	}
 	struct sync_msg m;
 	int r = sync_recv(s->sync, &m);
+	if (r > 0 && m.type == SYNC_NOTIFY) {
+		if (spawn_seccomp_notify(s, c, id, bundle, rootfs, m.code, err) < 0)
+			goto out;
+		r = sync_recv(s->sync, &m);
+	}
 	if (r > 0 && m.type == SYNC_PID) {
 		/* the stage process exits; its child is the init, and ours (CLONE_PARENT) */
 		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
@@ -734,6 +802,8 @@ out:
 		close(sp[0]);
 	if (sp[1] >= 0)
 		close(sp[1]);
+	if (filter)
+		seccomp_filter_free(filter);
 	oci_config_free(c);
 	return ret;
 }

@@ -83,7 +83,12 @@ int console_copy(int from, int to);
 /* Make `slave` the controlling terminal and stdio. */
 int console_attach(int slave, struct cella_error *err);
 
-/* process.c: the last steps before exec. */
+/* process.c: the last steps before exec; process_prepare() is
+ * process_prepare_privileged() then process_switch_user(), which a seccomp
+ * filter may need to go between (see seccomp.c). */
+int process_prepare_privileged(const struct oci_config *c, bool no_new_keyring, const char *id,
+			       struct cella_error *err);
+int process_switch_user(const struct oci_config *c, struct cella_error *err);
 int process_prepare(const struct oci_config *c, bool no_new_keyring, const char *id,
 		    struct cella_error *err);
 /* HOME of uid from the container's /etc/passwd ("/" if none); caller frees. */
@@ -121,5 +126,50 @@ struct container_ref {
 int container_ref_open(struct cella_runtime *rt, const char *id, bool want_cgroup,
 		       struct container_ref *ref, struct cella_error *err);
 void container_ref_close(struct container_ref *ref);
+
+/* hooks.c */
+/*
+ * Run the hooks of one kind in order, each with `state_json` (the OCI state)
+ * on its stdin, its stdout and stderr inherited and its timeout enforced;
+ * `kind_name` ("prestart", "createRuntime"...) names it in errors:
+ * "hooks.poststart[1]: `/bin/x` exited with status 2".  Only forks: fine in
+ * the runtime and in the container's (single-threaded) init, where a path
+ * resolves in the container after pivot_root.
+ */
+int hooks_run(const struct oci_hook *hooks, size_t n, const char *kind_name, const char *state_json,
+	      struct cella_error *err);
+
+/* exec.c (with console.c's relay, shared with `run`) */
+/*
+ * Wait for the child `pid` (with its pidfd), forwarding termination signals
+ * to it and, when `master` >= 0, relaying stdin -> master -> stdout (our
+ * terminal in raw mode meanwhile, SIGWINCH resizing the pty).  The status
+ * as from waitpid() goes to *wstatus.
+ */
+int console_relay_wait(pid_t pid, int pidfd, int master, int *wstatus, struct cella_error *err);
+
+/* ---- seccomp.c ---------------------------------------------------------
+ * linux.seccomp -> a libseccomp filter; where these are called in the
+ * init's sequence, and why, is explained at the top of seccomp.c. */
+struct seccomp_filter;
+/* Names of the OCI spec, shared with the parser: 0 if known (the value for
+ * libseccomp stored when the pointer is non-NULL), -1 if not.  A flag this
+ * libseccomp cannot set is known, with *attr = -1 (seccomp_prepare fails). */
+int seccomp_action_lookup(const char *name, uint32_t *action);
+int seccomp_operator_lookup(const char *name, int *op);
+int seccomp_arch_lookup(const char *name, uint32_t *arch);
+int seccomp_flag_lookup(const char *name, int *attr);
+/* Build the filter (no syscall of the caller is affected yet). */
+int seccomp_prepare(const struct oci_seccomp *s, struct seccomp_filter **out, struct cella_error *err);
+/* True when an action is SCMP_ACT_NOTIFY: install needs notify_fd then. */
+bool seccomp_filter_notifies(const struct seccomp_filter *f);
+/* Load the filter into the calling thread; *notify_fd gets the listener fd
+ * (O_CLOEXEC, the caller owns it) or -1.  notify_fd may be NULL without NOTIFY. */
+int seccomp_install(struct seccomp_filter *f, int *notify_fd, struct cella_error *err);
+/* Send the containerProcessState built around `state_json` (the container's
+ * state, whose "pid" it repeats) and `notify_fd` to the listener socket. */
+int seccomp_notify_send(const char *listener_path, int notify_fd, const char *state_json,
+			const char *metadata, struct cella_error *err);
+void seccomp_filter_free(struct seccomp_filter *f);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "engine.h"
 #include "oci.h"
 #include "util.h"
 
@@ -295,6 +296,7 @@ enum {
 	F_HAS      = 1 << 4,        /* set the bool at aux_off when present */
 	F_STR      = 1 << 5,        /* fn stores a heap string (freed by oci_config_free) */
 	F_JSON     = 1 << 6,        /* fn stores a json_t reference */
+	F_PTR      = 1 << 7,        /* fn stores a heap object made of f->sub */
 };
 
 struct field {
@@ -379,9 +381,9 @@ static bool json_is_empty(json_t *v)
 
 /*
  * Properties Cella does not implement yet.  Ignoring them would run a
- * container with less confinement (seccomp, LSM labels) or different
- * behaviour (hooks) than its config asks for, so they are refused; an empty
- * value asks for nothing and is accepted.
+ * container with less confinement (LSM labels) or different behaviour
+ * (scheduler, I/O priority) than its config asks for, so they are refused;
+ * an empty value asks for nothing and is accepted.
  */
 static int f_refused(struct parser *p, const struct field *f, json_t *v, void *dst)
 {
@@ -663,6 +665,103 @@ static int f_mount(struct parser *p, const struct field *f, json_t *v, void *dst
 	return 0;
 }
 
+/* ---- hooks and linux.seccomp ------------------------------------------ */
+
+/* A string that `known` must accept, kept as written. */
+static int string_checked(struct parser *p, json_t *v, void *dst, bool (*known)(const char *),
+			  const char *what)
+{
+	if (json_is_string(v) && !known(json_string_value(v)))
+		return fail(p, "unknown %s `%s`", what, json_string_value(v));
+	return f_str(p, NULL, v, dst);
+}
+
+static bool action_known(const char *s) { return seccomp_action_lookup(s, NULL) == 0; }
+static bool operator_known(const char *s) { return seccomp_operator_lookup(s, NULL) == 0; }
+static bool arch_known(const char *s) { return seccomp_arch_lookup(s, NULL) == 0; }
+static bool flag_known(const char *s) { return seccomp_flag_lookup(s, NULL) == 0; }
+
+static int f_scmp_action(struct parser *p, const struct field *f, json_t *v, void *dst)
+{
+	(void)f;
+	return string_checked(p, v, dst, action_known, "action");
+}
+
+static int f_scmp_operator(struct parser *p, const struct field *f, json_t *v, void *dst)
+{
+	(void)f;
+	return string_checked(p, v, dst, operator_known, "operator");
+}
+
+static int f_scmp_arch(struct parser *p, const struct field *f, json_t *v, void *dst)
+{
+	(void)f;
+	return string_checked(p, v, dst, arch_known, "architecture");
+}
+
+static int f_scmp_flag(struct parser *p, const struct field *f, json_t *v, void *dst)
+{
+	(void)f;
+	return string_checked(p, v, dst, flag_known, "flag");
+}
+
+/* The spec: an errnoRet with an action that returns no errno is an error. */
+static bool action_takes_errno(const char *action)
+{
+	return !strcmp(action, "SCMP_ACT_ERRNO") || !strcmp(action, "SCMP_ACT_TRACE");
+}
+
+static int f_scmp_syscall(struct parser *p, const struct field *f, json_t *v, void *dst)
+{
+	struct oci_seccomp_syscall *sc = dst;
+
+	if (parse_object(p, v, f->sub, sc) < 0)
+		return -1;
+	if (sc->has_errno_ret && !action_takes_errno(sc->action)) {
+		path_push(p, ".errnoRet");
+		return fail(p, "only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE (action is `%s`)", sc->action);
+	}
+	if (strcmp(sc->action, "SCMP_ACT_NOTIFY"))
+		return 0;
+	/* As in runc: the runtime's own last writes must not wait for the
+	 * listener that only learns of the filter through them. */
+	for (size_t i = 0; i < sc->n_names; i++) {
+		if (!strcmp(sc->names[i], "write")) {
+			path_push(p, ".names[%zu]", i);
+			return fail(p, "SCMP_ACT_NOTIFY cannot be used for `write`");
+		}
+	}
+	return 0;
+}
+
+static int f_seccomp(struct parser *p, const struct field *f, json_t *v, void *dst)
+{
+	struct oci_seccomp *s = calloc(1, sizeof(*s));
+	if (!s)
+		return cella_error_set(p->err, ENOMEM, "%s: %s", p->name, p->path);
+	*(struct oci_seccomp **)dst = s;
+	if (parse_object(p, v, f->sub, s) < 0)
+		return -1;
+
+	bool notify = false;
+	for (size_t i = 0; i < s->n_syscalls; i++)
+		notify |= !strcmp(s->syscalls[i].action, "SCMP_ACT_NOTIFY");
+	if (!strcmp(s->default_action, "SCMP_ACT_NOTIFY")) {
+		path_push(p, ".defaultAction");
+		return fail(p, "SCMP_ACT_NOTIFY cannot be the default action");
+	}
+	if (s->has_default_errno_ret && !action_takes_errno(s->default_action)) {
+		path_push(p, ".defaultErrnoRet");
+		return fail(p, "only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE (defaultAction is `%s`)",
+			    s->default_action);
+	}
+	if (notify && !s->listener_path) {
+		path_push(p, ".listenerPath");
+		return fail(p, "required when SCMP_ACT_NOTIFY is used");
+	}
+	return 0;
+}
+
 /* ---- the tables ------------------------------------------------------- */
 
 #define MEMBER_SIZE(T, m) sizeof(((T *)0)->m)
@@ -898,6 +997,53 @@ static const struct field resources_fields[] = {
 	END
 };
 
+static const struct field hook_fields[] = {
+	PATH("path", struct oci_hook, path, F_REQUIRED),
+	LIST("args", f_str, F_STR, struct oci_hook, args, n_args),
+	LIST("env", f_env, F_STR, struct oci_hook, env, n_env),
+	INT_HAS("timeout", struct oci_hook, timeout, has_timeout, 1, INT32_MAX),
+	END
+};
+
+#define HOOKS(n, kind) \
+	LIST_OBJ(n, f_object, hook_fields, struct oci_config, hooks[kind], n_hooks[kind])
+static const struct field hooks_fields[] = {
+	HOOKS("prestart", OCI_HOOK_PRESTART),
+	HOOKS("createRuntime", OCI_HOOK_CREATE_RUNTIME),
+	HOOKS("createContainer", OCI_HOOK_CREATE_CONTAINER),
+	HOOKS("startContainer", OCI_HOOK_START_CONTAINER),
+	HOOKS("poststart", OCI_HOOK_POSTSTART),
+	HOOKS("poststop", OCI_HOOK_POSTSTOP),
+	END
+};
+
+static const struct field seccomp_arg_fields[] = {
+	INT("index", struct oci_seccomp_arg, index, 0, 5, F_REQUIRED),
+	INT("value", struct oci_seccomp_arg, value, 0, UINT64_MAX, F_REQUIRED),
+	INT("valueTwo", struct oci_seccomp_arg, value_two, 0, UINT64_MAX, 0),
+	FIELD("op", f_scmp_operator, F_STR | F_REQUIRED, struct oci_seccomp_arg, op),
+	END
+};
+
+static const struct field seccomp_syscall_fields[] = {
+	LIST("names", f_str, F_STR | F_REQUIRED | F_NONEMPTY, struct oci_seccomp_syscall, names, n_names),
+	FIELD("action", f_scmp_action, F_STR | F_REQUIRED, struct oci_seccomp_syscall, action),
+	INT_HAS("errnoRet", struct oci_seccomp_syscall, errno_ret, has_errno_ret, 0, UINT16_MAX),
+	LIST_OBJ("args", f_object, seccomp_arg_fields, struct oci_seccomp_syscall, args, n_args),
+	END
+};
+
+static const struct field seccomp_fields[] = {
+	FIELD("defaultAction", f_scmp_action, F_STR | F_REQUIRED, struct oci_seccomp, default_action),
+	INT_HAS("defaultErrnoRet", struct oci_seccomp, default_errno_ret, has_default_errno_ret, 0, UINT16_MAX),
+	LIST("architectures", f_scmp_arch, F_STR, struct oci_seccomp, architectures, n_architectures),
+	LIST("flags", f_scmp_flag, F_STR, struct oci_seccomp, flags, n_flags),
+	PATH("listenerPath", struct oci_seccomp, listener_path, 0),
+	STR("listenerMetadata", struct oci_seccomp, listener_metadata, 0),
+	LIST_OBJ("syscalls", f_scmp_syscall, seccomp_syscall_fields, struct oci_seccomp, syscalls, n_syscalls),
+	END
+};
+
 static const struct field linux_fields[] = {
 	LIST_OBJ("namespaces", f_object, namespace_fields, struct oci_config, namespaces, n_namespaces),
 	LIST_OBJ("uidMappings", f_object, idmap_fields, struct oci_config, uid_mappings, n_uid_mappings),
@@ -911,7 +1057,8 @@ static const struct field linux_fields[] = {
 	LIST("maskedPaths", f_path, F_STR, struct oci_config, masked_paths, n_masked_paths),
 	LIST("readonlyPaths", f_path, F_STR, struct oci_config, readonly_paths, n_readonly_paths),
 	REFUSED("mountLabel"),
-	REFUSED("seccomp"),
+	{ .name = "seccomp", .fn = f_seccomp, .flags = F_PTR, .off = offsetof(struct oci_config, seccomp),
+	  .sub = seccomp_fields },
 	REFUSED("intelRdt"),
 	REFUSED("personality"),
 	REFUSED("memoryPolicy"),
@@ -927,7 +1074,7 @@ static const struct field config_fields[] = {
 	STR("domainname", struct oci_config, domainname, 0),
 	LIST_OBJ("mounts", f_mount, mount_fields, struct oci_config, mounts, n_mounts),
 	SUB("linux", linux_fields),
-	REFUSED("hooks"),
+	SUB("hooks", hooks_fields),
 	FIELD("annotations", f_annotations, F_JSON, struct oci_config, annotations),
 	END
 };
@@ -1042,6 +1189,10 @@ static void value_release(const struct field *f, char *dst)
 		free(*(char **)dst);
 	} else if (f->flags & F_JSON) {
 		json_decref(*(json_t **)dst);
+	} else if (f->flags & F_PTR) {
+		if (*(char **)dst)
+			object_release(f->sub, *(char **)dst);
+		free(*(char **)dst);
 	} else if (f->sub) {
 		object_release(f->sub, dst);
 	}
@@ -1095,6 +1246,12 @@ static int check_unique(struct parser *p, const char *array, const char *what, c
 	return 0;
 }
 
+static int rlimits_check(struct parser *p, const char *array, const struct oci_process *proc)
+{
+	return check_unique(p, array, "rlimit type", proc->rlimits, proc->n_rlimits,
+			    sizeof(*proc->rlimits), offsetof(struct oci_rlimit, resource), rlimit_name);
+}
+
 static int config_check(struct parser *p, struct oci_config *c)
 {
 	if (!c->root_path) {
@@ -1104,8 +1261,7 @@ static int config_check(struct parser *p, struct oci_config *c)
 	if (check_unique(p, "linux.namespaces", "namespace type", c->namespaces, c->n_namespaces,
 			 sizeof(*c->namespaces), offsetof(struct oci_namespace, type), oci_namespace_name) < 0)
 		return -1;
-	return check_unique(p, "process.rlimits", "rlimit type", c->process.rlimits, c->process.n_rlimits,
-			    sizeof(*c->process.rlimits), offsetof(struct oci_rlimit, resource), rlimit_name);
+	return rlimits_check(p, "process.rlimits", &c->process);
 }
 
 /*
@@ -1177,19 +1333,26 @@ static void oci_json_seed(void)
 static void cleanup_jsonp(json_t **j) { json_decref(*j); }
 #define cleanup_json __attribute__((cleanup(cleanup_jsonp)))
 
-static struct oci_config *config_parse_named(const char *name, const char *text, size_t len,
-					     void (*unknown)(void *data, const char *path), void *data,
-					     struct cella_error *err)
+/* JSON text -> a document; errors name `name`. */
+static json_t *doc_load(const char *name, const char *text, size_t len, struct cella_error *err)
 {
 	cleanup_free char *widened = text_widen_integers(text, len);
 	json_error_t jerr;
 	oci_json_seed();
-	cleanup_json json_t *root = json_loadb(widened ? widened : text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
+	json_t *root = json_loadb(widened ? widened : text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
 		cella_error_set(err, 0, "%s: invalid JSON at line %d column %d: %s", name, jerr.line,
 				jerr.column, jerr.text);
+	return root;
+}
+
+static struct oci_config *config_parse_named(const char *name, const char *text, size_t len,
+					     void (*unknown)(void *data, const char *path), void *data,
+					     struct cella_error *err)
+{
+	cleanup_json json_t *root = doc_load(name, text, len, err);
+	if (!root)
 		return NULL;
-	}
 	struct oci_config *c = calloc(1, sizeof(*c));
 	if (!c) {
 		cella_error_set(err, ENOMEM, "%s", name);
@@ -1201,6 +1364,54 @@ static struct oci_config *config_parse_named(const char *name, const char *text,
 		return NULL;
 	}
 	return c;
+}
+
+/* One object of config.json on its own (`exec --process`, `update --resources`). */
+static void *part_parse(const char *name, const char *text, size_t len, const struct field *fields,
+			size_t size, struct cella_error *err)
+{
+	cleanup_json json_t *root = doc_load(name, text, len, err);
+	if (!root)
+		return NULL;
+	char *obj = calloc(1, size);
+	if (!obj) {
+		cella_error_set(err, ENOMEM, "%s", name);
+		return NULL;
+	}
+	struct parser p = { .name = name, .err = err };
+	if (parse_object(&p, root, fields, obj) < 0 ||
+	    (fields == process_fields && rlimits_check(&p, "rlimits", (struct oci_process *)obj) < 0)) {
+		object_release(fields, obj);
+		free(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+struct oci_process *oci_process_parse(const char *text, size_t len, struct cella_error *err)
+{
+	return part_parse("process.json", text, len, process_fields, sizeof(struct oci_process), err);
+}
+
+void oci_process_free(struct oci_process *p)
+{
+	if (!p)
+		return;
+	object_release(process_fields, (char *)p);
+	free(p);
+}
+
+struct oci_resources *oci_resources_parse(const char *text, size_t len, struct cella_error *err)
+{
+	return part_parse("resources.json", text, len, resources_fields, sizeof(struct oci_resources), err);
+}
+
+void oci_resources_free(struct oci_resources *r)
+{
+	if (!r)
+		return;
+	object_release(resources_fields, (char *)r);
+	free(r);
 }
 
 struct oci_config *oci_config_parse(const char *text, size_t len,

@@ -37,8 +37,9 @@ static int process_set_user(const struct oci_process *p, struct cella_error *err
 	return 0;
 }
 
-int process_prepare(const struct oci_config *c, bool no_new_keyring, const char *id,
-		    struct cella_error *err)
+/* The steps that need the runtime's privileges: OOM score, rlimits, keyring. */
+int process_prepare_privileged(const struct oci_config *c, bool no_new_keyring, const char *id,
+			       struct cella_error *err)
 {
 	const struct oci_process *p = &c->process;
 
@@ -58,6 +59,14 @@ int process_prepare(const struct oci_config *c, bool no_new_keyring, const char 
 		    errno != ENOSYS && errno != EPERM && errno != EACCES)
 			return cella_error_set(err, errno, "join a new session keyring");
 	}
+	return 0;
+}
+
+/* The user and capability switch, umask, cwd and no_new_privs. */
+int process_switch_user(const struct oci_config *c, struct cella_error *err)
+{
+	const struct oci_process *p = &c->process;
+
 	/* No process.capabilities means no capabilities, as runc does: never
 	 * the runtime's full set by omission. */
 	static const struct oci_capabilities none;
@@ -74,6 +83,14 @@ int process_prepare(const struct oci_config *c, bool no_new_keyring, const char 
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return cella_error_set(err, errno, "process.noNewPrivileges");
 	return 0;
+}
+
+int process_prepare(const struct oci_config *c, bool no_new_keyring, const char *id,
+		    struct cella_error *err)
+{
+	if (process_prepare_privileged(c, no_new_keyring, id, err) < 0)
+		return -1;
+	return process_switch_user(c, err);
 }
 
 /* HOME of `uid` in the container's /etc/passwd, "/" when it has none. */

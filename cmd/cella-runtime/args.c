@@ -76,6 +76,16 @@ static int opt_set(const struct opt *o, void *base, const char *value, struct ce
 					       value, o->name);
 		*(int *)dst = (int)n;
 		return 0;
+	case OPT_LIST: {
+		struct opt_list *l = dst;
+		char **v = realloc(l->v, (l->n + 2) * sizeof(char *));
+		if (!v)
+			return cella_error_set(err, ENOMEM, "flag `--%s`", o->name);
+		v[l->n++] = (char *)value;
+		v[l->n] = NULL;
+		l->v = v;
+		return 0;
+	}
 	case OPT_CHOICE:
 		if (!choice_is_valid(o->arg, value))
 			return cella_error_set(err, 0, "invalid value \"%s\" for flag `--%s`: want %s",

@@ -19,6 +19,13 @@ enum opt_kind {
 	OPT_STRING,   /* --opt VALUE, --opt=VALUE */
 	OPT_COUNT,    /* a non-negative decimal integer */
 	OPT_CHOICE,   /* one of the '|'-separated words in `arg` */
+	OPT_LIST,     /* a string, every occurrence appended to a struct opt_list */
+};
+
+/* The values of an OPT_LIST option, in order; v is NULL-terminated. */
+struct opt_list {
+	char **v;
+	size_t n;
 };
 
 /*
@@ -64,6 +71,14 @@ struct cmd_args {
 	bool quiet;                       /* list */
 	bool rootless;                    /* spec */
 	const char *format;               /* list, ps: "table" or "json" */
+	struct cella_exec_opts exec;      /* exec */
+	const char *exec_process;         /* exec --process FILE */
+	struct opt_list exec_env, exec_caps;
+	struct {                          /* update: --resources FILE, or runc's flags */
+		const char *resources, *memory, *memory_swap, *memory_reservation, *cpu_shares,
+			*cpu_period, *cpu_quota, *cpuset_cpus, *cpuset_mems, *pids_limit,
+			*blkio_weight;
+	} update;
 };
 #define ARG(field) offsetof(struct cmd_args, field)
 
@@ -74,10 +89,10 @@ struct cmd_args {
 typedef int cmd_fn(struct cella_runtime *rt, struct cmd_args *a, struct cella_error *err);
 
 cmd_fn cmd_create, cmd_run, cmd_start, cmd_state, cmd_kill, cmd_delete, cmd_list, cmd_ps,
-	cmd_pause, cmd_resume, cmd_features, cmd_spec;
+	cmd_pause, cmd_resume, cmd_features, cmd_spec, cmd_exec, cmd_update;
 
 extern const struct opt create_opts[], run_opts[], kill_opts[], delete_opts[], list_opts[],
-	ps_opts[], spec_opts[];
+	ps_opts[], spec_opts[], exec_opts[], update_opts[];
 
 /* Print library-made text (JSON) on stdout with a final newline; NULL is an error. */
 int print_text(const char *text, const char *what, struct cella_error *err);

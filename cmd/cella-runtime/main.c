@@ -81,6 +81,10 @@ static const struct command commands[] = {
 	  "resume the processes of a paused container" },
 	{ "features", cmd_features, { NULL }, 0, 0, "", "print the enabled features as JSON" },
 	{ "spec", cmd_spec, { spec_opts }, 0, 0, "", "write a default config.json" },
+	{ "exec", cmd_exec, { exec_opts }, CMD_ID | CMD_STOP_AT_ARG, ANY_ARGS,
+	  "<container-id> [command [args...]]", "run a new process in a running container" },
+	{ "update", cmd_update, { update_opts }, CMD_ID, 0, "<container-id>",
+	  "change the resource limits of a container" },
 	{ "help", cmd_help, { NULL }, 0, 1, "[command]", "show the help of the program or a command" },
 };
 
@@ -151,19 +155,15 @@ int print_text(const char *text, const char *what, struct cella_error *err)
 	return 0;
 }
 
-/* Parse a command's options and arguments, then run it. */
-static int command_exec(const struct command *c, struct cella_runtime *rt, int argc, char **argv,
-			struct cella_error *err)
+/* Parse a command's options and arguments into `a`, then run it. */
+static int command_parse_run(const struct command *c, struct cella_runtime *rt, struct cmd_args *a,
+			     int argc, char **argv, struct cella_error *err)
 {
-	struct cmd_args a = {
-		.create.bundle = ".",
-		.format = "table",
-	};
 	char synopsis[128];
 	bool help = false;
 	int npos, first = 0;
 
-	if (opts_parse(c->opts, &a, argc, argv, c->flags & CMD_STOP_AT_ARG, &npos, &help, err) < 0)
+	if (opts_parse(c->opts, a, argc, argv, c->flags & CMD_STOP_AT_ARG, &npos, &help, err) < 0)
 		return -1;
 	if (help) {
 		command_usage(c);
@@ -173,15 +173,29 @@ static int command_exec(const struct command *c, struct cella_runtime *rt, int a
 		if (npos == 0)
 			return cella_error_set(err, 0, "%s: missing container id; usage: %s", c->name,
 					       command_synopsis(c, synopsis, sizeof(synopsis)));
-		a.id = argv[first++];
+		a->id = argv[first++];
 	}
 	if (c->max_args != ANY_ARGS && npos - first > c->max_args)
 		return cella_error_set(err, 0, "%s: unexpected argument `%s`; usage: %s", c->name,
 				       argv[first + c->max_args],
 				       command_synopsis(c, synopsis, sizeof(synopsis)));
-	a.rest = argv + first;
-	a.nrest = npos - first;
-	return c->run(rt, &a, err);
+	a->rest = argv + first;
+	a->nrest = npos - first;
+	return c->run(rt, a, err);
+}
+
+/* Run a command; free what option parsing allocated (OPT_LIST arrays). */
+static int command_exec(const struct command *c, struct cella_runtime *rt, int argc, char **argv,
+			struct cella_error *err)
+{
+	struct cmd_args a = {
+		.create.bundle = ".",
+		.format = "table",
+	};
+	int r = command_parse_run(c, rt, &a, argc, argv, err);
+	free(a.exec_env.v);
+	free(a.exec_caps.v);
+	return r;
 }
 
 static void version(void)

@@ -100,4 +100,34 @@ CELLA_API char *cella_features_json(void);
 /* Parse a signal given by name ("KILL", "SIGKILL") or number; -1 if unknown. */
 CELLA_API int cella_signal_parse(const char *s);
 
+/* `exec`: a new process in a running container. */
+struct cella_exec_opts {
+	/* The process as a config.json "process" object (text), used as given:
+	 * what it leaves out (capabilities, rlimits, oomScoreAdj) comes from the
+	 * container's config.  NULL: the container's process with the fields below. */
+	const char *process_json;
+	size_t process_json_len;
+	char *const *args; size_t n_args;    /* required without process_json */
+	const char *cwd;                     /* NULL: the container's */
+	char *const *env; size_t n_env;      /* "KEY=VALUE", set over the container's env */
+	const char *user;                    /* "UID[:GID]", NULL: the container's */
+	char *const *caps; size_t n_caps;    /* "CAP_NET_ADMIN" or "NET_ADMIN", added */
+	bool tty;                            /* process.terminal */
+	bool no_new_privs;                   /* set it (false keeps the container's) */
+	const char *console_socket;          /* with tty: send the pty master there */
+	const char *pid_file;                /* the new process's pid, as seen by the host */
+	int preserve_fds;                    /* fds 3 .. 3+n-1 are passed to the process */
+	bool detach;                         /* return once it runs, do not wait */
+};
+
+/* Run a process in the container `id` (created or running).  Unless
+ * opts->detach, waits for it (forwarding signals, relaying its pty when tty
+ * without console_socket) and stores its status (as from waitpid) in *wstatus. */
+CELLA_API int cella_container_exec(struct cella_runtime *rt, const char *id,
+				   const struct cella_exec_opts *opts, int *wstatus,
+				   struct cella_error *err);
+/* `update`: apply a linux.resources object (JSON text) to the container's cgroup. */
+CELLA_API int cella_container_update(struct cella_runtime *rt, const char *id,
+				     const char *resources_json, struct cella_error *err);
+
 #endif

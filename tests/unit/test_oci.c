@@ -264,11 +264,90 @@ static const struct edit_case edit_cases[] = {
 	{ "linux.cgroupsPath", "[]", "config.json: linux.cgroupsPath: must be a string" },
 	{ "annotations", "{'a': 'b', 'c': 1}", "config.json: annotations.c: must be a string" },
 	{ "annotations", "[]", "config.json: annotations: must be an object of strings" },
-	/* properties Cella does not implement yet: refused unless empty */
-	{ "hooks", "{'prestart': [{'path': '/bin/true'}]}", "config.json: hooks" REFUSED_MSG },
+	/* hooks */
+	{ "hooks", "{'prestart': [{'path': '/bin/true'}]}", NULL },
 	{ "hooks", "{}", NULL },
 	{ "hooks", "{'prestart': [], 'poststop': null}", NULL },
-	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW'}", "config.json: linux.seccomp" REFUSED_MSG },
+	{ "hooks", "[]", "config.json: hooks: must be an object" },
+	{ "hooks.prestart", "{}", "config.json: hooks.prestart: must be an array of objects" },
+	{ "hooks.prestart", "['/bin/true']", "config.json: hooks.prestart[0]: must be an object" },
+	{ "hooks.poststop", "[{'args': ['x']}]", "config.json: hooks.poststop[0].path: required" },
+	{ "hooks.createRuntime", "[{'path': 'bin/true'}]", "config.json: hooks.createRuntime[0].path: must be an absolute path (got `bin/true`)" },
+	{ "hooks.createContainer", "[{'path': '/x', 'env': ['A=1', 'FOO']}]",
+	  "config.json: hooks.createContainer[0].env[1]: `FOO`: must have the form NAME=value" },
+	{ "hooks.startContainer", "[{'path': '/x', 'timeout': 0}]",
+	  "config.json: hooks.startContainer[0].timeout: 0 is out of range (1 to 2147483647)" },
+	{ "hooks.startContainer", "[{'path': '/x', 'timeout': 2147483648}]", "hooks.startContainer[0].timeout: 2147483648 is out of range" },
+	{ "hooks.poststart", "[{'path': '/x', 'timeout': 'soon'}]", "config.json: hooks.poststart[0].timeout: must be an integer" },
+	{ "hooks.poststart", "[{'path': '/x'}, {'path': '/y', 'args': 'sh'}]", "config.json: hooks.poststart[1].args: must be an array of strings" },
+	{ "hooks.poststart", "[{'path': '/x', 'args': ['sh', null]}]", "config.json: hooks.poststart[0].args[1]: must be a string" },
+	/* linux.seccomp */
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW'}", NULL },
+	{ "linux.seccomp", "{}", "config.json: linux.seccomp.defaultAction: required" },
+	{ "linux.seccomp", "'SCMP_ACT_ALLOW'", "config.json: linux.seccomp: must be an object" },
+	{ "linux.seccomp.defaultAction", "'SCMP_ACT_BOGUS'", "config.json: linux.seccomp.defaultAction: unknown action `SCMP_ACT_BOGUS`" },
+	{ "linux.seccomp.defaultAction", "5", "config.json: linux.seccomp.defaultAction: must be a string" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_NOTIFY', 'listenerPath': '/run/l.sock'}",
+	  "config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'defaultErrnoRet': 1}",
+	  "config.json: linux.seccomp.defaultErrnoRet: only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE (defaultAction is `SCMP_ACT_ALLOW`)" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ERRNO', 'defaultErrnoRet': -1}", "config.json: linux.seccomp.defaultErrnoRet: -1 is out of range (0 to 65535)" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_TRACE', 'defaultErrnoRet': 65535}", NULL },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'architectures': ['SCMP_ARCH_X86_64', 'SCMP_ARCH_VAX']}",
+	  "config.json: linux.seccomp.architectures[1]: unknown architecture `SCMP_ARCH_VAX`" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'architectures': ['x86_64']}",
+	  "config.json: linux.seccomp.architectures[0]: unknown architecture `x86_64`" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'architectures': 'SCMP_ARCH_X86_64'}",
+	  "config.json: linux.seccomp.architectures: must be an array of strings" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'flags': ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_BOGUS']}",
+	  "config.json: linux.seccomp.flags[1]: unknown flag `SECCOMP_FILTER_FLAG_BOGUS`" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'listenerPath': 'run/l.sock'}",
+	  "config.json: linux.seccomp.listenerPath: must be an absolute path (got `run/l.sock`)" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'listenerMetadata': 1}", "config.json: linux.seccomp.listenerMetadata: must be a string" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': {}}", "config.json: linux.seccomp.syscalls: must be an array of objects" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': [], 'action': 'SCMP_ACT_ERRNO'}]}",
+	  "config.json: linux.seccomp.syscalls[0].names: must be a non-empty array of strings" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'action': 'SCMP_ACT_ERRNO'}]}",
+	  "config.json: linux.seccomp.syscalls[0].names: required" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': [1], 'action': 'SCMP_ACT_ERRNO'}]}",
+	  "config.json: linux.seccomp.syscalls[0].names[0]: must be a string" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['read']}]}",
+	  "config.json: linux.seccomp.syscalls[0].action: required" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['read'], 'action': 'SCMP_ACT_ERRNO(1)'}]}",
+	  "config.json: linux.seccomp.syscalls[0].action: unknown action `SCMP_ACT_ERRNO(1)`" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ERRNO', 'syscalls': [{'names': ['read'], 'action': 'SCMP_ACT_ALLOW'},"
+	  " {'names': ['write'], 'action': 'SCMP_ACT_KILL', 'errnoRet': 1}]}",
+	  "config.json: linux.seccomp.syscalls[1].errnoRet: only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE (action is `SCMP_ACT_KILL`)" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['read'], 'action': 'SCMP_ACT_ERRNO', 'errnoRet': 65536}]}",
+	  "config.json: linux.seccomp.syscalls[0].errnoRet: 65536 is out of range" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['getppid'], 'action': 'SCMP_ACT_NOTIFY'}]}",
+	  "config.json: linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'listenerPath': '/l', 'syscalls': [{'names': ['read', 'write'], 'action': 'SCMP_ACT_NOTIFY'}]}",
+	  "config.json: linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for `write`" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'listenerPath': '/l', 'syscalls': [{'names': ['mknod'], 'action': 'SCMP_ACT_NOTIFY'}]}", NULL },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['no_such_syscall'], 'action': 'SCMP_ACT_KILL'}]}", NULL },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['kill'], 'action': 'SCMP_ACT_ERRNO',"
+	  " 'args': [{'index': 6, 'value': 1, 'op': 'SCMP_CMP_EQ'}]}]}",
+	  "config.json: linux.seccomp.syscalls[0].args[0].index: 6 is out of range (0 to 5)" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['kill'], 'action': 'SCMP_ACT_ERRNO',"
+	  " 'args': [{'index': 0, 'value': 1, 'op': 'SCMP_CMP_EQ'}, {'index': 1, 'value': 1, 'op': 'SCMP_CMP_XX'}]}]}",
+	  "config.json: linux.seccomp.syscalls[0].args[1].op: unknown operator `SCMP_CMP_XX`" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['kill'], 'action': 'SCMP_ACT_ERRNO',"
+	  " 'args': [{'index': 0, 'op': 'SCMP_CMP_EQ'}]}]}",
+	  "config.json: linux.seccomp.syscalls[0].args[0].value: required" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['kill'], 'action': 'SCMP_ACT_ERRNO',"
+	  " 'args': [{'index': 0, 'value': 1}]}]}",
+	  "config.json: linux.seccomp.syscalls[0].args[0].op: required" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['kill'], 'action': 'SCMP_ACT_ERRNO',"
+	  " 'args': [{'value': 1, 'op': 'SCMP_CMP_EQ'}]}]}",
+	  "config.json: linux.seccomp.syscalls[0].args[0].index: required" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['kill'], 'action': 'SCMP_ACT_ERRNO',"
+	  " 'args': [{'index': 0, 'value': -1, 'op': 'SCMP_CMP_EQ'}]}]}",
+	  "config.json: linux.seccomp.syscalls[0].args[0].value: must not be negative" },
+	{ "linux.seccomp", "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['kill'], 'action': 'SCMP_ACT_ERRNO',"
+	  " 'args': [{'index': 0, 'value': 1, 'valueTwo': 'x', 'op': 'SCMP_CMP_MASKED_EQ'}]}]}",
+	  "config.json: linux.seccomp.syscalls[0].args[0].valueTwo: must be an integer" },
+	/* properties Cella does not implement yet: refused unless empty */
 	{ "process.apparmorProfile", "'unconfined'", "config.json: process.apparmorProfile" REFUSED_MSG },
 	{ "process.apparmorProfile", "''", NULL },
 	{ "process.selinuxLabel", "'system_u:system_r:container_t:s0'", "config.json: process.selinuxLabel" REFUSED_MSG },
@@ -1050,10 +1129,324 @@ static void t_long_path_in_error(void **state)
 	oci_config_free(c);
 }
 
+static void t_hooks_parsed(void **state)
+{
+	(void)state;
+	struct oci_config *c = parse_ok(
+		"{'ociVersion': '1.2.0', 'root': {'path': 'r'}, 'hooks': {"
+		" 'prestart': [{'path': '/bin/pre'}],"
+		" 'createRuntime': [{'path': '/bin/a', 'args': ['a', '-x'], 'env': ['K=v', 'E='], 'timeout': 5},"
+		"   {'path': '/bin/b'}],"
+		" 'createContainer': [], 'startContainer': [{'path': '/s', 'timeout': 2147483647}],"
+		" 'poststart': null, 'poststop': [{'path': '/bin/post', 'args': []}], 'futureHook': [{'path': '/f'}]}}");
+	assert_int_equal(c->n_hooks[OCI_HOOK_PRESTART], 1);
+	assert_string_equal(c->hooks[OCI_HOOK_PRESTART][0].path, "/bin/pre");
+	assert_int_equal(c->hooks[OCI_HOOK_PRESTART][0].n_args, 0);
+	assert_null(c->hooks[OCI_HOOK_PRESTART][0].args);
+	assert_false(c->hooks[OCI_HOOK_PRESTART][0].has_timeout);
+
+	const struct oci_hook *h = c->hooks[OCI_HOOK_CREATE_RUNTIME];
+	assert_int_equal(c->n_hooks[OCI_HOOK_CREATE_RUNTIME], 2);
+	assert_string_equal(h[0].path, "/bin/a");
+	assert_int_equal(h[0].n_args, 2);
+	assert_string_equal(h[0].args[1], "-x");
+	assert_null(h[0].args[2]);
+	assert_int_equal(h[0].n_env, 2);
+	assert_string_equal(h[0].env[1], "E=");
+	assert_null(h[0].env[2]);
+	assert_true(h[0].has_timeout);
+	assert_int_equal(h[0].timeout, 5);
+	assert_string_equal(h[1].path, "/bin/b");
+
+	assert_int_equal(c->n_hooks[OCI_HOOK_CREATE_CONTAINER], 0);
+	assert_int_equal(c->n_hooks[OCI_HOOK_START_CONTAINER], 1);
+	assert_int_equal(c->hooks[OCI_HOOK_START_CONTAINER][0].timeout, 2147483647);
+	assert_int_equal(c->n_hooks[OCI_HOOK_POSTSTART], 0);
+	assert_null(c->hooks[OCI_HOOK_POSTSTART]);
+	assert_int_equal(c->n_hooks[OCI_HOOK_POSTSTOP], 1);
+	assert_non_null(c->hooks[OCI_HOOK_POSTSTOP][0].args);
+	assert_null(c->hooks[OCI_HOOK_POSTSTOP][0].args[0]);
+	oci_config_free(c);
+
+	/* absent hooks: empty arrays, no seccomp */
+	c = parse_ok("{'ociVersion': '1.2.0', 'root': {'path': 'r'}}");
+	for (int k = 0; k < OCI_HOOK_KINDS; k++)
+		assert_int_equal(c->n_hooks[k], 0);
+	assert_null(c->seccomp);
+	oci_config_free(c);
+}
+
+static void t_seccomp_parsed(void **state)
+{
+	(void)state;
+	struct oci_config *c = parse_ok(
+		"{'ociVersion': '1.2.0', 'root': {'path': 'r'}, 'linux': {'seccomp': {"
+		" 'defaultAction': 'SCMP_ACT_ERRNO', 'defaultErrnoRet': 38,"
+		" 'architectures': ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_AARCH64'],"
+		" 'flags': ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],"
+		" 'listenerPath': '/run/seccomp.sock', 'listenerMetadata': 'MKNOD=/dev/null',"
+		" 'syscalls': ["
+		"   {'names': ['read', 'write', 'no_such_syscall'], 'action': 'SCMP_ACT_ALLOW'},"
+		"   {'names': ['mknod'], 'action': 'SCMP_ACT_NOTIFY'},"
+		"   {'names': ['ptrace'], 'action': 'SCMP_ACT_TRACE', 'errnoRet': 7},"
+		"   {'names': ['clone'], 'action': 'SCMP_ACT_ALLOW', 'args': ["
+		"     {'index': 0, 'value': 2114060288, 'valueTwo': 0, 'op': 'SCMP_CMP_MASKED_EQ'},"
+		"     {'index': 5, 'value': 18446744073709551615, 'op': 'SCMP_CMP_NE'}]}]}}}");
+	const struct oci_seccomp *s = c->seccomp;
+	assert_non_null(s);
+	assert_string_equal(s->default_action, "SCMP_ACT_ERRNO");
+	assert_true(s->has_default_errno_ret);
+	assert_int_equal(s->default_errno_ret, 38);
+	assert_int_equal(s->n_architectures, 3);
+	assert_string_equal(s->architectures[2], "SCMP_ARCH_AARCH64");
+	assert_null(s->architectures[3]);
+	assert_int_equal(s->n_flags, 2);
+	assert_string_equal(s->flags[1], "SECCOMP_FILTER_FLAG_SPEC_ALLOW");
+	assert_string_equal(s->listener_path, "/run/seccomp.sock");
+	assert_string_equal(s->listener_metadata, "MKNOD=/dev/null");
+	assert_int_equal(s->n_syscalls, 4);
+	assert_int_equal(s->syscalls[0].n_names, 3);
+	assert_string_equal(s->syscalls[0].names[2], "no_such_syscall");
+	assert_null(s->syscalls[0].names[3]);
+	assert_false(s->syscalls[0].has_errno_ret);
+	assert_int_equal(s->syscalls[0].n_args, 0);
+	assert_string_equal(s->syscalls[1].action, "SCMP_ACT_NOTIFY");
+	assert_true(s->syscalls[2].has_errno_ret);
+	assert_int_equal(s->syscalls[2].errno_ret, 7);
+	const struct oci_seccomp_arg *a = s->syscalls[3].args;
+	assert_int_equal(s->syscalls[3].n_args, 2);
+	assert_int_equal(a[0].index, 0);
+	assert_int_equal(a[0].value, 0x7E020000);
+	assert_int_equal(a[0].value_two, 0);
+	assert_string_equal(a[0].op, "SCMP_CMP_MASKED_EQ");
+	assert_int_equal(a[1].index, 5);
+	assert_true(a[1].value == UINT64_MAX);
+	assert_string_equal(a[1].op, "SCMP_CMP_NE");
+	oci_config_free(c);
+
+	/* every action and operator name of the spec */
+	static const char *const actions[] = {
+		"SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
+		"SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",
+	};
+	static const char *const ops[] = {
+		"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+		"SCMP_CMP_MASKED_EQ",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
+		cleanup_free char *text = xasprintf(
+			"{'ociVersion': '1.2.0', 'root': {'path': 'r'}, 'linux': {'seccomp': {'defaultAction': '%s',"
+			" 'syscalls': [{'names': ['kill'], 'action': '%s', 'args': [{'index': 1, 'value': 9, 'op': '%s'}]}]}}}",
+			actions[i], actions[ARRAY_SIZE(actions) - 1 - i], ops[i % ARRAY_SIZE(ops)]);
+		c = parse_ok(text);
+		assert_string_equal(c->seccomp->default_action, actions[i]);
+		oci_config_free(c);
+	}
+	c = parse_ok("{'ociVersion': '1.2.0', 'root': {'path': 'r'}, 'linux': {'seccomp': {'defaultAction': 'SCMP_ACT_ALLOW',"
+		     " 'flags': ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'],"
+		     " 'architectures': ['SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_ARM', 'SCMP_ARCH_MIPS',"
+		     "  'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32', 'SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64',"
+		     "  'SCMP_ARCH_MIPSEL64N32', 'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_PPC64LE',"
+		     "  'SCMP_ARCH_S390', 'SCMP_ARCH_S390X', 'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64', 'SCMP_ARCH_RISCV64']}}}");
+	assert_int_equal(c->seccomp->n_architectures, 17);
+	oci_config_free(c);
+}
+
+static bool strv_has(char **v, const char *s)
+{
+	for (; v && *v; v++)
+		if (!strcmp(*v, s))
+			return true;
+	return false;
+}
+
+/* The default profile of `spec`: Moby's container default. */
+static void t_spec_seccomp(void **state)
+{
+	(void)state;
+	for (int rootless = 0; rootless < 2; rootless++) {
+		struct oci_config *c = spec_parse(rootless);
+		const struct oci_seccomp *s = c->seccomp;
+		assert_non_null(s);
+		assert_string_equal(s->default_action, "SCMP_ACT_ERRNO");
+		assert_true(s->has_default_errno_ret);
+		assert_int_equal(s->default_errno_ret, 1);
+		assert_null(s->listener_path);
+		assert_int_equal(s->n_flags, 0);
+#if defined(__x86_64__)
+		assert_int_equal(s->n_architectures, 3);
+		assert_string_equal(s->architectures[0], "SCMP_ARCH_X86_64");
+#endif
+		assert_int_equal(s->n_syscalls, 5);
+		char **allowed = s->syscalls[0].names;
+		assert_string_equal(s->syscalls[0].action, "SCMP_ACT_ALLOW");
+		assert_true(s->syscalls[0].n_names > 300);
+		static const char *const allow[] = {
+			"read", "write", "execve", "openat", "sethostname", "capset", "prctl",
+			"rt_sigreturn", "exit_group", "futex", "statx", "close_range",
+		};
+		for (size_t i = 0; i < ARRAY_SIZE(allow); i++)
+			if (!strv_has(allowed, allow[i]))
+				fail_msg("`%s` not allowed", allow[i]);
+		static const char *const denied[] = {
+			"keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "init_module",
+			"finit_module", "delete_module", "userfaultfd", "io_uring_setup", "io_uring_enter",
+			"io_uring_register", "bpf", "perf_event_open", "unshare", "setns", "mount", "umount2",
+			"pivot_root", "chroot", "ptrace", "swapon", "swapoff", "reboot", "acct",
+			"settimeofday", "clock_settime", "open_tree", "move_mount", "fsopen", "clone", "clone3",
+			"socket", "personality", "process_vm_readv", "open_by_handle_at", "syslog",
+		};
+		for (size_t i = 0; i < ARRAY_SIZE(denied); i++)
+			if (strv_has(allowed, denied[i]))
+				fail_msg("`%s` allowed unconditionally", denied[i]);
+		/* the conditional ones */
+		assert_string_equal(s->syscalls[1].names[0], "socket");
+		assert_int_equal(s->syscalls[1].n_args, 3);
+		assert_string_equal(s->syscalls[2].names[0], "personality");
+		assert_int_equal(s->syscalls[2].n_args, 5);
+		assert_string_equal(s->syscalls[3].names[0], "clone");
+		assert_int_equal(s->syscalls[3].n_args, 1);
+		assert_string_equal(s->syscalls[3].args[0].op, "SCMP_CMP_MASKED_EQ");
+		assert_int_equal(s->syscalls[3].args[0].value, 0x7E020000);
+		assert_int_equal(s->syscalls[3].args[0].value_two, 0);
+		assert_string_equal(s->syscalls[4].names[0], "clone3");
+		assert_string_equal(s->syscalls[4].action, "SCMP_ACT_ERRNO");
+		assert_int_equal(s->syscalls[4].errno_ret, 38);
+		oci_config_free(c);
+	}
+}
+
+/* process.json (or resources.json): `quoted` is refused with an error that
+ * starts with the file name and contains `expect`. */
+static void part_fails(bool process, const char *quoted, const char *expect)
+{
+	cleanup_free char *text = json_q(quoted);
+	const char *prefix = process ? "process.json: " : "resources.json: ";
+	struct cella_error err = { 0 };
+	bool parsed;
+
+	if (process) {
+		struct oci_process *p = oci_process_parse(text, strlen(text), &err);
+		parsed = p != NULL;
+		oci_process_free(p);
+	} else {
+		struct oci_resources *r = oci_resources_parse(text, strlen(text), &err);
+		parsed = r != NULL;
+		oci_resources_free(r);
+	}
+	if (parsed)
+		fail_msg("`%s` parsed", quoted);
+	if (strncmp(err.msg, prefix, strlen(prefix)) || !strstr(err.msg, expect))
+		fail_msg("error `%s` does not contain `%s`", err.msg, expect);
+}
+
+/* `exec --process FILE`: config.json's process rules, errors named after the file. */
+static void t_process_parse(void **state)
+{
+	(void)state;
+	cleanup_free char *text = json_q(
+		"{'terminal': true, 'consoleSize': {'height': 10, 'width': 20}, 'cwd': '/w', 'args': ['sh', '-c', 'x'],"
+		" 'env': ['A=1'], 'user': {'uid': 5, 'gid': 6, 'umask': 18, 'additionalGids': [7, 8]},"
+		" 'rlimits': [{'type': 'RLIMIT_NOFILE', 'soft': 10, 'hard': 20}], 'oomScoreAdj': -5,"
+		" 'noNewPrivileges': true, 'capabilities': {'bounding': ['CAP_KILL'], 'ambient': ['CAP_CHOWN']},"
+		" 'commandLine': 'ignored'}");
+	struct cella_error err = { 0 };
+	struct oci_process *p = oci_process_parse(text, strlen(text), &err);
+	if (!p)
+		fail_msg("%s", err.msg);
+	assert_true(p->terminal);
+	assert_true(p->has_console_size);
+	assert_int_equal(p->console_width, 20);
+	assert_string_equal(p->cwd, "/w");
+	assert_int_equal(p->n_args, 3);
+	assert_null(p->args[3]);
+	assert_string_equal(p->env[0], "A=1");
+	assert_int_equal(p->uid, 5);
+	assert_int_equal(p->gid, 6);
+	assert_true(p->has_umask);
+	assert_int_equal(p->umask, 022);
+	assert_int_equal(p->n_additional_gids, 2);
+	assert_int_equal(p->additional_gids[1], 8);
+	assert_int_equal(p->n_rlimits, 1);
+	assert_int_equal(p->rlimits[0].resource, RLIMIT_NOFILE);
+	assert_int_equal(p->oom_score_adj, -5);
+	assert_true(p->no_new_privileges);
+	assert_true(p->has_capabilities);
+	assert_true(p->caps.bounding == BIT(CAP_KILL));
+	assert_true(p->caps.ambient == BIT(CAP_CHOWN));
+	oci_process_free(p);
+
+	static const struct { const char *text, *expect; } bad[] = {
+		{ "{'cwd': '/'}", "process.json: args: required" },
+		{ "{'args': ['sh']}", "process.json: cwd: required" },
+		{ "{'cwd': 'w', 'args': ['sh']}", "process.json: cwd: must be an absolute path (got `w`)" },
+		{ "{'cwd': '/', 'args': []}", "process.json: args: must be a non-empty array of strings" },
+		{ "{'cwd': '/', 'args': ['sh'], 'env': ['X']}", "process.json: env[0]: `X`: must have the form NAME=value" },
+		{ "{'cwd': '/', 'args': ['sh'], 'user': {'uid': -1}}", "process.json: user.uid: -1 is out of range" },
+		{ "{'cwd': '/', 'args': ['sh'], 'rlimits': [{'type': 'RLIMIT_CPU', 'soft': 1, 'hard': 1},"
+		  " {'type': 'RLIMIT_CPU', 'soft': 1, 'hard': 1}]}",
+		  "process.json: rlimits[1].type: duplicate rlimit type `RLIMIT_CPU` (also in rlimits[0])" },
+		{ "{'cwd': '/', 'args': ['sh'], 'capabilities': {'effective': ['CAP_NOPE']}}",
+		  "process.json: capabilities.effective[0]: unknown capability `CAP_NOPE`" },
+		{ "{'cwd': '/', 'args': ['sh'], 'apparmorProfile': 'x'}", "process.json: apparmorProfile: not supported" },
+		{ "['sh']", "process.json: must be an object" },
+		{ "{'cwd': '/',", "process.json: invalid JSON at line 1" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		part_fails(true, bad[i].text, bad[i].expect);
+}
+
+/* `update --resources FILE`: a linux.resources object. */
+static void t_resources_parse(void **state)
+{
+	(void)state;
+	cleanup_free char *text = json_q(
+		"{'memory': {'limit': 1048576, 'swap': -1}, 'cpu': {'shares': 512, 'cpus': '0-1'},"
+		" 'pids': {'limit': 10}, 'blockIO': {'weight': 100},"
+		" 'devices': [{'allow': true, 'type': 'c', 'major': 1, 'minor': 3, 'access': 'rw'}],"
+		" 'unified': {'memory.high': '2M'}, 'hugepageLimits': [{'pageSize': '2MB', 'limit': 0}]}");
+	struct cella_error err = { 0 };
+	struct oci_resources *r = oci_resources_parse(text, strlen(text), &err);
+	if (!r)
+		fail_msg("%s", err.msg);
+	assert_true(r->memory.limit.set);
+	assert_int_equal(r->memory.limit.v, 1048576);
+	assert_int_equal(r->memory.swap.v, -1);
+	assert_int_equal(r->cpu.shares.v, 512);
+	assert_string_equal(r->cpu.cpus, "0-1");
+	assert_int_equal(r->pids.limit.v, 10);
+	assert_int_equal(r->blkio.weight, 100);
+	assert_int_equal(r->n_devices, 1);
+	assert_string_equal(r->devices[0].access, "rw");
+	assert_int_equal(r->n_unified, 1);
+	assert_string_equal(r->unified[0].value, "2M");
+	assert_string_equal(r->hugepage_limits[0].page_size, "2MB");
+	oci_resources_free(r);
+
+	static const struct { const char *text, *expect; } bad[] = {
+		{ "{'memory': {'limit': -2}}", "resources.json: memory.limit: -2 is out of range" },
+		{ "{'cpu': {'cpus': 1}}", "resources.json: cpu.cpus: must be a string" },
+		{ "{'devices': [{'access': 'r'}]}", "resources.json: devices[0].allow: required" },
+		{ "{'pids': {'limit': 'x'}}", "resources.json: pids.limit: must be an integer" },
+		{ "{'rdma': {'mlx': {'hcaHandles': 1}}}", "resources.json: rdma: not supported" },
+		{ "[]", "resources.json: must be an object" },
+		{ "", "resources.json: invalid JSON" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		part_fails(false, bad[i].text, bad[i].expect);
+	/* an empty object asks for nothing */
+	r = oci_resources_parse("{}", 2, &err);
+	assert_non_null(r);
+	assert_false(r->memory.limit.set);
+	oci_resources_free(r);
+}
+
 static void t_free_null(void **state)
 {
 	(void)state;
 	oci_config_free(NULL);
+	oci_process_free(NULL);
+	oci_resources_free(NULL);
 }
 
 int main(void)
@@ -1076,6 +1469,11 @@ int main(void)
 		cmocka_unit_test(t_device_defaults),
 		cmocka_unit_test(t_time_offsets_partial),
 		cmocka_unit_test(t_long_path_in_error),
+		cmocka_unit_test(t_hooks_parsed),
+		cmocka_unit_test(t_seccomp_parsed),
+		cmocka_unit_test(t_spec_seccomp),
+		cmocka_unit_test(t_process_parse),
+		cmocka_unit_test(t_resources_parse),
 		cmocka_unit_test(t_free_null),
 	};
 	size_t n_fixed = ARRAY_SIZE(fixed), n = n_fixed + ARRAY_SIZE(edit_cases);
