@@ -40,6 +40,8 @@
 #include "util.h"
 
 #define START_SOCK "start.sock"
+/* not a valid container id: `list` never shows it */
+#define SECCOMP_CACHE ".seccomp-cache"
 
 enum sync_type { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_START, SYNC_PID, SYNC_NOTIFY };
 
@@ -674,9 +676,15 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		cella_error_set(err, errno, "socketpair");
 		goto out;
 	}
-	if (c->seccomp && seccomp_prepare(c->seccomp, &filter, err) < 0) {
-		cella_error_wrap(err, "config.json: linux.seccomp");
-		goto out;
+	if (c->seccomp) {
+		/* compiled filters are kept under the runtime root, by profile */
+		if (mkdirat(s->rootfd, SECCOMP_CACHE, 0700) < 0 && errno != EEXIST)
+			rt_log(rt, CELLA_LOG_DEBUG, "no seccomp cache: %s", strerror(errno));
+		cleanup_close int cache = openat(s->rootfd, SECCOMP_CACHE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (seccomp_prepare_cached(c->seccomp, cache, &filter, err) < 0) {
+			cella_error_wrap(err, "config.json: linux.seccomp");
+			goto out;
+		}
 	}
 	envp = strv_view(c->process.env, c->process.n_env);
 	argv = strv_view(c->process.args, c->process.n_args);

@@ -161,6 +161,12 @@ int seccomp_arch_lookup(const char *name, uint32_t *arch);
 int seccomp_flag_lookup(const char *name, int *attr);
 /* Build the filter (no syscall of the caller is affected yet). */
 int seccomp_prepare(const struct oci_seccomp *s, struct seccomp_filter **out, struct cella_error *err);
+/* The same through the compiled-filter cache in `cache_dirfd` (-1: none):
+ * on a hit libseccomp is not involved at all. */
+int seccomp_prepare_cached(const struct oci_seccomp *s, int cache_dirfd, struct seccomp_filter **out,
+			   struct cella_error *err);
+/* features.json's linux.seccomp object. */
+struct json_t *seccomp_features_json(void);
 /* True when an action is SCMP_ACT_NOTIFY: install needs notify_fd then. */
 bool seccomp_filter_notifies(const struct seccomp_filter *f);
 /* Load the filter into the calling thread; *notify_fd gets the listener fd

@@ -44,8 +44,16 @@
  * exec'd process, at the same place relative to its own user switch.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 #include <jansson.h>
@@ -58,6 +66,10 @@
 struct seccomp_filter {
 	scmp_filter_ctx ctx;
 	bool notify;
+	/* The compiled program, loaded with seccomp(2) directly; from the cache
+	 * when the same profile was compiled before. */
+	struct sock_fprog prog;
+	unsigned kflags;            /* SECCOMP_FILTER_FLAG_* */
 };
 
 struct scmp_name { const char *name; uint32_t value; };
@@ -95,6 +107,36 @@ static const struct scmp_name flag_table[] = {
 	{ "SECCOMP_FILTER_FLAG_SPEC_ALLOW", SCMP_FLTATR_CTL_SSB },
 	{ "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", ATTR_WAITKILL },
 };
+
+/* The names of a table as a JSON array (all, or those with a usable value). */
+static json_t *names_json(const struct scmp_name *t, size_t n, bool usable_only)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (!usable_only || t[i].value != NO_ATTR)
+			json_array_append_new(a, json_string(t[i].name));
+	return a;
+}
+
+json_t *seccomp_features_json(void)
+{
+	static const char *const archs[] = {
+		"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64",
+		"SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
+		"SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64",
+		"SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64",
+	};
+	json_t *a = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(archs); i++)
+		if (seccomp_arch_lookup(archs[i], NULL) == 0)
+			json_array_append_new(a, json_string(archs[i]));
+	return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "enabled", 1,
+			 "actions", names_json(action_table, ARRAY_SIZE(action_table), false),
+			 "operators", names_json(operator_table, ARRAY_SIZE(operator_table), false),
+			 "archs", a,
+			 "knownFlags", names_json(flag_table, ARRAY_SIZE(flag_table), false),
+			 "supportedFlags", names_json(flag_table, ARRAY_SIZE(flag_table), true));
+}
 
 static int name_lookup(const struct scmp_name *t, size_t n, const char *name, uint32_t *value)
 {
@@ -262,6 +304,192 @@ int seccomp_prepare(const struct oci_seccomp *s, struct seccomp_filter **out, st
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The compiled-filter cache                                            */
+
+/*
+ * libseccomp needs milliseconds to turn a profile the size of the container
+ * default into BPF, on every container.  The program is cached by profile:
+ * CACHE/<hash>.bpf holds the full canonical text of the profile (the key,
+ * compared byte for byte, so a hash collision can never load another
+ * profile's program), the seccomp(2) flags and the instructions.
+ */
+#define CACHE_MAGIC "CELLASC1"
+
+struct keybuf { char *s; size_t len, cap; };
+
+static void key_add(struct keybuf *k, const char *fmt, ...) CELLA_PRINTF(2, 3);
+static void key_add(struct keybuf *k, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(k->s + k->len, k->cap - k->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < k->cap - k->len) {
+			k->len += n;
+			return;
+		}
+		k->cap = (k->cap + (n > 0 ? (size_t)n : 0) + 1) * 2;
+		k->s = realloc(k->s, k->cap);
+		if (!k->s)
+			abort();
+	}
+}
+
+/* Everything the generated program depends on, as text. */
+static char *cache_key(const struct oci_seccomp *s, size_t *len)
+{
+	struct keybuf k = { 0 };
+	const struct scmp_version *v = seccomp_version();
+	key_add(&k, "cella %s libseccomp %u.%u.%u\ndefault %s %d %u\n", CELLA_VERSION,
+		v ? v->major : 0, v ? v->minor : 0, v ? v->micro : 0, s->default_action,
+		s->has_default_errno_ret, s->default_errno_ret);
+	for (size_t i = 0; i < s->n_architectures; i++)
+		key_add(&k, "arch %s\n", s->architectures[i]);
+	for (size_t i = 0; i < s->n_flags; i++)
+		key_add(&k, "flag %s\n", s->flags[i]);
+	for (size_t i = 0; i < s->n_syscalls; i++) {
+		const struct oci_seccomp_syscall *sc = &s->syscalls[i];
+		key_add(&k, "rule %s %d %u", sc->action, sc->has_errno_ret, sc->errno_ret);
+		for (size_t j = 0; j < sc->n_args; j++)
+			key_add(&k, " arg %u %s %llu %llu", sc->args[j].index, sc->args[j].op,
+				(unsigned long long)sc->args[j].value, (unsigned long long)sc->args[j].value_two);
+		for (size_t j = 0; j < sc->n_names; j++)
+			key_add(&k, " %s", sc->names[j]);
+		key_add(&k, "\n");
+	}
+	*len = k.len;
+	return k.s;
+}
+
+/* FNV-1a, 64 bits: only a file name, the key itself is compared. */
+static uint64_t key_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static unsigned kernel_flags(const struct oci_seccomp *s)
+{
+	static const struct { const char *name; unsigned flag; } table[] = {
+		{ "SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC },
+		{ "SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG },
+		{ "SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW },
+#ifdef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+		{ "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV },
+#endif
+	};
+	unsigned flags = 0;
+	for (size_t i = 0; i < s->n_flags; i++)
+		for (size_t j = 0; j < ARRAY_SIZE(table); j++)
+			if (!strcmp(s->flags[i], table[j].name))
+				flags |= table[j].flag;
+	return flags;
+}
+
+/* Load CACHE/name if its key is `key`: 0 on a hit, -1 otherwise. */
+static int cache_read(int dirfd, const char *name, const char *key, size_t key_len, struct seccomp_filter *f)
+{
+	size_t len;
+	struct cella_error ignored;
+	cleanup_free char *data = read_file_at(dirfd, name, &len, &ignored);
+	size_t hdr = 8 + 4 + key_len + 4 + 4;
+	uint32_t klen, flags, n;
+	if (!data || len < hdr || memcmp(data, CACHE_MAGIC, 8))
+		return -1;
+	memcpy(&klen, data + 8, 4);
+	if (klen != key_len || memcmp(data + 12, key, key_len))
+		return -1;
+	memcpy(&flags, data + 12 + key_len, 4);
+	memcpy(&n, data + 16 + key_len, 4);
+	if (n == 0 || n > BPF_MAXINSNS || len != hdr + (size_t)n * sizeof(struct sock_filter))
+		return -1;
+	f->prog.filter = malloc((size_t)n * sizeof(struct sock_filter));
+	if (!f->prog.filter)
+		return -1;
+	memcpy(f->prog.filter, data + hdr, (size_t)n * sizeof(struct sock_filter));
+	f->prog.len = (unsigned short)n;
+	f->kflags = flags;
+	return 0;
+}
+
+/* Compile f->ctx into f->prog (through a memfd: libseccomp exports to fds). */
+static int filter_compile(struct seccomp_filter *f, const struct oci_seccomp *s, struct cella_error *err)
+{
+	cleanup_close int mfd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+	if (mfd < 0)
+		return cella_error_set(err, errno, "linux.seccomp: memfd");
+	int r = seccomp_export_bpf(f->ctx, mfd);
+	if (r < 0)
+		return cella_error_set(err, -r, "linux.seccomp: compile the filter");
+	off_t size = lseek(mfd, 0, SEEK_END);
+	if (size <= 0 || size % sizeof(struct sock_filter) || size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		return cella_error_set(err, EINVAL, "linux.seccomp: the compiled filter has %lld bytes", (long long)size);
+	f->prog.filter = malloc(size);
+	if (!f->prog.filter || pread(mfd, f->prog.filter, size, 0) != size)
+		return cella_error_set(err, errno ? errno : ENOMEM, "linux.seccomp: read the compiled filter");
+	f->prog.len = (unsigned short)(size / sizeof(struct sock_filter));
+	f->kflags = kernel_flags(s);
+	return 0;
+}
+
+static void cache_write(int dirfd, const char *name, const char *key, size_t key_len,
+			const struct seccomp_filter *f)
+{
+	size_t insns = (size_t)f->prog.len * sizeof(struct sock_filter);
+	size_t len = 8 + 4 + key_len + 4 + 4 + insns;
+	cleanup_free char *data = malloc(len);
+	struct cella_error ignored;
+	if (!data)
+		return;
+	uint32_t klen = key_len, flags = f->kflags, n = f->prog.len;
+	memcpy(data, CACHE_MAGIC, 8);
+	memcpy(data + 8, &klen, 4);
+	memcpy(data + 12, key, key_len);
+	memcpy(data + 12 + key_len, &flags, 4);
+	memcpy(data + 16 + key_len, &n, 4);
+	memcpy(data + 20 + key_len, f->prog.filter, insns);
+	/* best effort: a failed write only costs the next run a compile */
+	write_file_atomic(dirfd, name, data, len, 0600, &ignored);
+}
+
+int seccomp_prepare_cached(const struct oci_seccomp *s, int cache_dirfd, struct seccomp_filter **out,
+			   struct cella_error *err)
+{
+	size_t key_len;
+	cleanup_free char *key = cache_key(s, &key_len);
+	char name[64];
+	snprintf(name, sizeof(name), "%016llx.bpf", (unsigned long long)key_hash(key, key_len));
+	bool notify = !strcmp(s->default_action, "SCMP_ACT_NOTIFY");
+	for (size_t i = 0; i < s->n_syscalls; i++)
+		notify |= !strcmp(s->syscalls[i].action, "SCMP_ACT_NOTIFY");
+
+	if (cache_dirfd >= 0) {
+		struct seccomp_filter *f = calloc(1, sizeof(*f));
+		if (!f)
+			return cella_error_set(err, ENOMEM, "linux.seccomp");
+		if (cache_read(cache_dirfd, name, key, key_len, f) == 0) {
+			f->notify = notify;
+			*out = f;
+			return 0;
+		}
+		seccomp_filter_free(f);
+	}
+	if (seccomp_prepare(s, out, err) < 0)
+		return -1;
+	if (filter_compile(*out, s, err) < 0) {
+		seccomp_filter_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	if (cache_dirfd >= 0)
+		cache_write(cache_dirfd, name, key, key_len, *out);
+	return 0;
+}
+
 bool seccomp_filter_notifies(const struct seccomp_filter *f)
 {
 	return f && f->notify;
@@ -273,6 +501,15 @@ int seccomp_install(struct seccomp_filter *f, int *notify_fd, struct cella_error
 		*notify_fd = -1;
 	if (f->notify && !notify_fd)
 		return cella_error_set(err, EINVAL, "seccomp: SCMP_ACT_NOTIFY needs a listener fd");
+	if (f->prog.filter) {
+		unsigned flags = f->kflags | (f->notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0);
+		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &f->prog);
+		if (fd < 0)
+			return cella_error_set(err, errno, "load the seccomp filter");
+		if (f->notify)
+			*notify_fd = (int)fd;
+		return 0;
+	}
 	int r = seccomp_load(f->ctx);
 	if (r < 0)
 		return cella_error_set(err, -r, "load the seccomp filter");
@@ -291,6 +528,7 @@ void seccomp_filter_free(struct seccomp_filter *f)
 		return;
 	if (f->ctx)
 		seccomp_release(f->ctx);
+	free(f->prog.filter);
 	free(f);
 }
 

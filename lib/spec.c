@@ -14,6 +14,7 @@
 
 #include <cella/runtime.h>
 
+#include "engine.h"
 #include "oci.h"
 #include "util.h"
 
@@ -367,7 +368,7 @@ char *cella_features_json(void)
 	}
 	cleanup_json json_t *doc = json_pack(
 		"{s:s, s:s, s:[], s:o,"
-		" s:{s:o, s:o, s:{s:b, s:b, s:b, s:b, s:b}, s:{s:b}, s:{s:b}, s:{s:b}, s:{s:b}, s:{s:{s:b}}},"
+		" s:{s:o, s:o, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:b}, s:{s:b}, s:{s:b}, s:{s:{s:b}}},"
 		" s:{s:s}}",
 		"ociVersionMin", "1.0.0",
 		"ociVersionMax", "1.2.0",
@@ -377,7 +378,7 @@ char *cella_features_json(void)
 		"namespaces", namespaces,
 		"capabilities", caps,
 		"cgroup", "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0, "rdma", 0,
-		"seccomp", "enabled", 0,
+		"seccomp", seccomp_features_json(),
 		"apparmor", "enabled", 0,
 		"selinux", "enabled", 0,
 		"intelRdt", "enabled", 0,

@@ -342,3 +342,35 @@ def test_notify_listener(rt, bundle):
     assert listener.notified, "no notification"
     out = rt.output(r.cid)
     assert "Invalid cross-device link" in out and "mkdir=1" in out, out
+
+
+@pytest.mark.cella_only
+def test_compiled_filter_cache(rt, bundle):
+    """The compiled program is cached by profile; a changed profile gets its
+    own entry, and a damaged entry is ignored (compiled again), never loaded."""
+    cache = rt.root / ".seccomp-cache"
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], "SCMP_ACT_ERRNO", errno_ret=42))
+    bundle.args("/bin/sh", "-c", "mkdir /tmp/d 2>&1; echo rc=$?")
+    first = rt.run(bundle)
+    assert first.ok and "rc=1" in first.out, first
+    entries = list(cache.iterdir())
+    assert len(entries) == 1
+    again = rt.run(bundle)                       # from the cache, same behaviour
+    assert again.ok and "rc=1" in again.out, again
+    assert list(cache.iterdir()) == entries
+
+    # damage the entry: truncated program, then garbage in the key
+    data = entries[0].read_bytes()
+    entries[0].write_bytes(data[:-8])
+    r = rt.run(bundle)
+    assert r.ok and "rc=1" in r.out, r
+    assert entries[0].read_bytes() == data       # rewritten by the compile
+    entries[0].write_bytes(data[:20] + b"X" + data[21:])
+    r = rt.run(bundle)
+    assert r.ok and "rc=1" in r.out, r
+
+    # another profile: another entry, and its own behaviour
+    bundle.linux["seccomp"] = profile(rule(["getpid"], "SCMP_ACT_ERRNO"))
+    r = rt.run(bundle)
+    assert r.ok and "rc=0" in r.out, r
+    assert len(list(cache.iterdir())) == 2

@@ -767,7 +767,7 @@ static void t_features(void **state)
 	assert_string_equal(json_string_value(json_array_get(caps, CAP_KILL)), "CAP_KILL");
 	assert_true(json_is_true(json_object_get(json_object_get(lx, "cgroup"), "v2")));
 	assert_true(json_is_false(json_object_get(json_object_get(lx, "cgroup"), "systemd")));
-	assert_true(json_is_false(json_object_get(json_object_get(lx, "seccomp"), "enabled")));
+	assert_true(json_is_true(json_object_get(json_object_get(lx, "seccomp"), "enabled")));
 	assert_true(json_is_false(json_object_get(json_object_get(lx, "apparmor"), "enabled")));
 	assert_true(json_is_false(json_object_get(json_object_get(lx, "selinux"), "enabled")));
 	assert_true(json_is_false(json_object_get(json_object_get(lx, "intelRdt"), "enabled")));
