@@ -183,15 +183,23 @@ json_valid() {  # FILE is an OCI config with process, root and linux
 }
 
 # Variant hook: edit the bundle config for VARIANT (applies to all runtimes).
-# Add cases here; "plain" is the default spec with /bin/true.
+# Add cases here.  "plain" is the default spec with /bin/true and without the
+# seccomp profile (the bundle the first comparison was defined on);
+# "seccomp" keeps the default profile; "seccomp-userns" adds a user
+# namespace (container root = host uid 100000).
 variant_edit() {
 	local cfg=$1
 	case $VARIANT in
-	plain) ;;
+	plain)
+		json_edit "$cfg" 'del(.linux.seccomp)' 'c["linux"].pop("seccomp", None)' ;;
+	seccomp) ;;
+	seccomp-userns)
+		json_edit "$cfg" '.linux.namespaces += [{"type": "user"}] | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}] | .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]' \
+			'c["linux"]["namespaces"].append({"type": "user"}); c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]; c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]' ;;
 	nonet)  # no network namespace
 		json_edit "$cfg" '.linux.namespaces |= map(select(.type != "network"))' \
 			'c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]' ;;
-	*) die "unknown VARIANT '$VARIANT' (known: plain nonet)" ;;
+	*) die "unknown VARIANT '$VARIANT' (known: plain seccomp seccomp-userns nonet)" ;;
 	esac
 }
 

@@ -97,6 +97,7 @@ static int exec_child_seccomp(struct exec_ctx *x, struct cella_error *err)
 		return 0;
 	struct exec_msg m = { .type = EXEC_NOTIFY, .code = notify_fd };
 	char ack;
+	errno = 0;
 	if (write(x->sync, &m, offsetof(struct exec_msg, msg) + 1) < 0 || read(x->sync, &ack, 1) != 1)
 		return cella_error_set(err, errno ? errno : EPIPE, "pass the seccomp listener fd");
 	close(notify_fd);
