@@ -597,18 +597,22 @@ static int cgroup_resources_write(struct cgroup *cg, const struct oci_resources 
 	return 0;
 }
 
-struct cgroup *cgroup_create(const char *path, const struct oci_resources *res,
-			     const struct oci_device *devices, size_t n_devices,
-			     struct cella_error *err)
+/*
+ * Creation comes in two halves so that the runtime can overlap the second
+ * with the container's own setup: begin() makes the cgroup2 directory (the
+ * one clone3(CLONE_INTO_CGROUP) needs), finish() the v1 directories and the
+ * resource limits.  `res` must stay valid until finish().
+ */
+struct cgroup *cgroup_create_begin(const char *path, const struct oci_resources *res,
+				   const struct oci_device *devices, size_t n_devices,
+				   struct cella_error *err)
 {
-	cleanup_free struct oci_device_rule *rules = NULL;
-	size_t n_rules;
 	struct cgroup *cg = cgroup_new(path, err);
 	if (!cg)
 		return NULL;
 	if (cgroup_resources_validate(cg->mode, res, err) < 0)
 		goto fail;
-
+	cg->res = res;
 	cg->dev_rules = xmalloc0((n_devices + 1) * sizeof(*cg->dev_rules));
 	for (size_t i = 0; i < n_devices; i++) {
 		const struct oci_device *d = &devices[i];
@@ -618,23 +622,15 @@ struct cgroup *cgroup_create(const char *path, const struct oci_resources *res,
 			true, d->type == 'b' ? 'b' : 'c', d->major, d->minor, "rwm"
 		};
 	}
-	rules = cgroup_device_rules_build(res, cg->dev_rules, cg->n_dev_rules, &n_rules);
-
 	char ctrl[512];
 	cgroup_v2_controllers_needed(res, cgroup_v2_parts(cg, res), ctrl, sizeof(ctrl));
 	for (size_t i = 0; i < cg->n_hier; i++) {
 		struct cgroup_hier *h = &cg->hier[i];
-		if (cgroup_hier_mkdir(cg, h, err) < 0)
-			goto fail_rollback;
-		if (!h->v2 && (h->controllers & CGROUP_C_CPUSET) && cgroup_v1_level_init(cg, h, err) < 0)
-			goto fail_rollback;
-		if (h->v2 && cgroup_v2_enable(cg, h, ctrl, err) < 0)
+		if (!h->v2)
+			continue;
+		if (cgroup_hier_mkdir(cg, h, err) < 0 || cgroup_v2_enable(cg, h, ctrl, err) < 0)
 			goto fail_rollback;
 	}
-	struct cgroup_hier *h2 = cgroup_find_v2(cg);
-	bool fresh = h2 && h2->created_from < cg->depth;
-	if (cgroup_resources_write(cg, res, rules, n_rules, fresh, false, err) < 0)
-		goto fail_rollback;
 	return cg;
 
 fail_rollback:
@@ -642,6 +638,45 @@ fail_rollback:
 fail:
 	cgroup_free(cg);
 	return NULL;
+}
+
+int cgroup_create_finish(struct cgroup *cg, struct cella_error *err)
+{
+	cleanup_free struct oci_device_rule *rules = NULL;
+	size_t n_rules;
+	const struct oci_resources *res = cg->res;
+
+	for (size_t i = 0; i < cg->n_hier; i++) {
+		struct cgroup_hier *h = &cg->hier[i];
+		if (h->v2)
+			continue;
+		if (cgroup_hier_mkdir(cg, h, err) < 0)
+			goto fail;
+		if ((h->controllers & CGROUP_C_CPUSET) && cgroup_v1_level_init(cg, h, err) < 0)
+			goto fail;
+	}
+	rules = cgroup_device_rules_build(res, cg->dev_rules, cg->n_dev_rules, &n_rules);
+	struct cgroup_hier *h2 = cgroup_find_v2(cg);
+	bool fresh = h2 && h2->created_from < cg->depth;
+	if (cgroup_resources_write(cg, res, rules, n_rules, fresh, false, err) < 0)
+		goto fail;
+	cg->res = NULL;
+	return 0;
+fail:
+	cgroup_rollback(cg);
+	return -1;
+}
+
+struct cgroup *cgroup_create(const char *path, const struct oci_resources *res,
+			     const struct oci_device *devices, size_t n_devices,
+			     struct cella_error *err)
+{
+	struct cgroup *cg = cgroup_create_begin(path, res, devices, n_devices, err);
+	if (cg && cgroup_create_finish(cg, err) < 0) {
+		cgroup_free(cg);
+		return NULL;
+	}
+	return cg;
 }
 
 struct cgroup *cgroup_open(const char *path, struct cella_error *err)
@@ -716,7 +751,13 @@ int cgroup_enter_self(struct cgroup *cg, bool cloned_into, struct cella_error *e
 {
 	for (size_t i = 0; i < cg->n_hier; i++) {
 		struct cgroup_hier *h = &cg->hier[i];
-		if (h->fd < 0 || (h->v2 && cloned_into))
+		/* a copy of `cg` made before cgroup_create_finish() (the init is a
+		 * fork taken then) has no fd on the v1 directories yet */
+		if (h->fd < 0)
+			h->fd = openat(h->rootfd, cg->rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (h->fd < 0)
+			return cella_error_set(err, errno, "enter cgroup %s%s", h->mountpoint, cg->path);
+		if (h->v2 && cloned_into)
 			continue;
 		if (cgroup_write(h->fd, h->v2 ? "cgroup.procs" : "tasks", "0", h->mountpoint, err) < 0)
 			return cella_error_wrap(err, "enter cgroup %s", cg->path);

@@ -39,6 +39,13 @@ const char *cgroup_mode_name(enum cgroup_mode mode);
 struct cgroup *cgroup_create(const char *path, const struct oci_resources *res,
 			     const struct oci_device *devices, size_t n_devices,
 			     struct cella_error *err);
+/* cgroup_create() in two halves: begin() makes the cgroup2 directory
+ * (enough for cgroup_clone_fd()), finish() the rest and the limits; `res`
+ * must stay valid in between.  A failed finish() removes everything. */
+struct cgroup *cgroup_create_begin(const char *path, const struct oci_resources *res,
+				   const struct oci_device *devices, size_t n_devices,
+				   struct cella_error *err);
+int cgroup_create_finish(struct cgroup *cg, struct cella_error *err);
 /* Re-open an existing container cgroup (from saved state). */
 struct cgroup *cgroup_open(const char *path, struct cella_error *err);
 void cgroup_free(struct cgroup *cg);

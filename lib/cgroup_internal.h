@@ -61,6 +61,7 @@ struct cgroup {
 	struct cgroup_hier *hier;
 	size_t n_hier;
 	/* Allow rules derived from linux.devices, kept for cgroup_apply(). */
+	const struct oci_resources *res;  /* between create_begin() and create_finish() */
 	struct oci_device_rule *dev_rules;
 	size_t n_dev_rules;
 };

@@ -158,6 +158,7 @@ struct init_args {
 	struct cgroup *cgroup;
 	bool enter_self;   /* move ourselves into the cgroup (no user namespace) */
 	bool cloned_into;  /* born in the cgroup2 directory (CLONE_INTO_CGROUP) */
+	bool cgroup_done;  /* init_cgroup_ready() ran */
 	int sync;          /* our end of the pair */
 	int start_listen;  /* create: the start.sock listener; run: -1 */
 	int console_sock;  /* -1 unless process.terminal */
@@ -191,6 +192,30 @@ static bool env_has(char **envp, const char *name)
 	return false;
 }
 
+/*
+ * Our cgroup, once the runtime finished it (it creates the v1 directories
+ * and writes the limits while we mount): enter it, then root a cgroup
+ * namespace there.  Called before the first cgroup mount, and at the
+ * latest before pivot_root (rootfs_ctx.cgroup_ready); runs once.
+ */
+static int init_cgroup_ready(void *data, struct cella_error *err)
+{
+	struct init_args *a = data;
+	struct sync_msg m;
+	if (a->cgroup_done)
+		return 0;
+	a->cgroup_done = true;
+	if (a->enter_self) {
+		if (sync_recv(a->sync, &m) <= 0 || m.type != SYNC_GO)
+			return cella_error_set(err, EPIPE, "the runtime went away");
+		if (cgroup_enter_self(a->cgroup, a->cloned_into, err) < 0)
+			return -1;
+	}
+	if ((namespaces_new_flags(a->c) & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+		return cella_error_set(err, errno, "unshare the cgroup namespace");
+	return 0;
+}
+
 static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 {
 	const struct oci_config *c = a->c;
@@ -198,12 +223,12 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	struct sync_msg m;
 	cleanup_close int idmapped_root = -1;
 
-	if (a->enter_self) {
-		if (cgroup_enter_self(a->cgroup, a->cloned_into, err) < 0)
-			return -1;
-	} else if (sync_recv_fd(a->sync, &m, &idmapped_root) <= 0 || m.type != SYNC_GO) {
+	if (!a->enter_self && (sync_recv_fd(a->sync, &m, &idmapped_root) <= 0 || m.type != SYNC_GO))
 		return cella_error_set(err, EPIPE, "the runtime went away");
-	}
+	/* while we still are host root on the host's files (before the user
+	 * switch below), so a bundle only root can enter works with a user ns */
+	if (chdir(a->bundle) < 0)
+		return cella_error_set(err, errno, "chdir to the bundle `%s`", a->bundle);
 	bool user_joined = namespaces_has(c, CLONE_NEWUSER) && !(newns & CLONE_NEWUSER);
 	if (user_joined && namespaces_join(c, a->nsfds, CLONE_NEWUSER, err) < 0)
 		return -1;
@@ -233,11 +258,8 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 			}
 		}
 	}
-	/* now that the runtime put us in our cgroup, it becomes the namespace root */
-	if ((newns & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-		return cella_error_set(err, errno, "unshare the cgroup namespace");
-	if (chdir(a->bundle) < 0)
-		return cella_error_set(err, errno, "chdir to the bundle `%s`", a->bundle);
+	if (!namespaces_has(c, CLONE_NEWNS) && init_cgroup_ready(a, err) < 0)
+		return -1;
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
 		return cella_error_set(err, errno, "hostname `%s`", c->hostname);
 	if (c->domainname && setdomainname(c->domainname, strlen(c->domainname)) < 0)
@@ -252,6 +274,8 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 		.in_userns = (newns & CLONE_NEWUSER) || user_joined,
 		.console_sock = a->console_sock,
 		.console_slave = -1,
+		.cgroup_ready = init_cgroup_ready,
+		.cgroup_ready_data = a,
 	};
 	if (namespaces_has(c, CLONE_NEWNS)) {
 		if (rootfs_setup(&rctx, err) < 0)
@@ -653,7 +677,7 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		console = cp[1];
 	}
 
-	s->cg = cgroup_create(cgpath, c->has_resources ? &c->resources : NULL, c->devices, c->n_devices, err);
+	s->cg = cgroup_create_begin(cgpath, c->has_resources ? &c->resources : NULL, c->devices, c->n_devices, err);
 	if (!s->cg)
 		goto out;
 	rt_log(rt, CELLA_LOG_DEBUG, "cgroup manager: cgroupfs (%s), path %s",
@@ -736,6 +760,13 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	if (run_mode && !staged && spawn_record(s, id, bundle, rootfs, cgpath, c, err) < 0)
 		goto out;
 
+	/* the init mounts while we finish its cgroup; GO tells it the cgroup is ready */
+	if (cgroup_create_finish(s->cg, err) < 0)
+		goto out;
+	if (enter_self && sync_send(s->sync, SYNC_GO, NULL) < 0) {
+		cella_error_set(err, errno, "start the container init");
+		goto out;
+	}
 	if (!enter_self) {
 		if (((newns & CLONE_NEWUSER) && idmap_write(pid, c, err) < 0) || cgroup_enter(s->cg, pid, err) < 0)
 			goto out;

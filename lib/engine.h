@@ -39,6 +39,9 @@ struct rootfs_ctx {
 	int idmapped_root;          /* >= 0: a detached idmapped tree of the rootfs to use */
 	int console_sock;           /* >= 0: make a pty, send its master there */
 	int console_slave;          /* out: the pty slave, bind-mounted on /dev/console */
+	/* called once before the first cgroup mount, at the latest before pivot_root */
+	int (*cgroup_ready)(void *data, struct cella_error *err);
+	void *cgroup_ready_data;
 };
 /* (runtime side) A detached copy of the rootfs idmapped through a user namespace. */
 int rootfs_idmap(const char *rootfs, int userns_fd);

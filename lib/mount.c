@@ -311,6 +311,8 @@ static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount 
 		if (mount_bind(m, tpath, err) < 0)
 			return -1;
 	} else if (m->type && !strcmp(m->type, "cgroup")) {
+		if (ctx->cgroup_ready && ctx->cgroup_ready(ctx->cgroup_ready_data, err) < 0)
+			return -1;
 		if (cgroup_mount(ctx->cgroup, tpath, m->flags & MS_ATTR_MASK, err) < 0)
 			return -1;
 	} else {
@@ -443,6 +445,8 @@ int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err)
 			return cella_error_set(err, errno, "bind the console on /dev/console");
 	}
 
+	if (ctx->cgroup_ready && ctx->cgroup_ready(ctx->cgroup_ready_data, err) < 0)
+		return -1;
 	if (rootfs_pivot(rootfd, ctx->no_pivot, ctx->rootfs, err) < 0)
 		return -1;
 	if (c->rootfs_propagation && mount(NULL, "/", NULL, c->rootfs_propagation, NULL) < 0)
