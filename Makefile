@@ -10,7 +10,7 @@ BUILD_ASAN ?= build-asan
 PYTHON     ?= /usr/bin/python3
 DEPS = gcc libc6-dev pkg-config meson ninja-build libjansson-dev libseccomp-dev libcmocka-dev \
        scdoc busybox-static python3-pytest iproute2 procps time crun runc \
-       clang libclang-rt-14-dev
+       clang libclang-rt-14-dev podman containerd
 
 .PHONY: all deps build run check unit unit-asan integration integration-asan fuzz bench clean
 
