@@ -43,7 +43,7 @@
 /* not a valid container id: `list` never shows it */
 #define SECCOMP_CACHE ".seccomp-cache"
 
-enum sync_type { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_START, SYNC_PID, SYNC_NOTIFY };
+enum sync_type { SYNC_GO = 1, SYNC_READY, SYNC_ERROR, SYNC_START, SYNC_PID, SYNC_NOTIFY, SYNC_HOOKS };
 
 struct sync_msg {
 	int type;
@@ -74,6 +74,41 @@ static void rt_log(struct cella_runtime *rt, enum cella_log_level level, const c
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	rt->log(rt->log_data, level, buf);
+}
+
+static const char *const hook_names[OCI_HOOK_KINDS] = {
+	[OCI_HOOK_PRESTART] = "prestart", [OCI_HOOK_CREATE_RUNTIME] = "createRuntime",
+	[OCI_HOOK_CREATE_CONTAINER] = "createContainer", [OCI_HOOK_START_CONTAINER] = "startContainer",
+	[OCI_HOOK_POSTSTART] = "poststart", [OCI_HOOK_POSTSTOP] = "poststop",
+};
+
+static int hooks_of(const struct oci_config *c, enum oci_hook_kind k, const char *state_json,
+		    struct cella_error *err)
+{
+	return c->n_hooks[k] ? hooks_run(c->hooks[k], c->n_hooks[k], hook_names[k], state_json, err) : 0;
+}
+
+/* poststart and poststop: a failing hook is a warning, the others still run. */
+static void hooks_warn(struct cella_runtime *rt, const struct oci_config *c, enum oci_hook_kind k,
+		       const char *state_json)
+{
+	for (size_t i = 0; i < c->n_hooks[k]; i++) {
+		struct cella_error e = { 0 };
+		if (hooks_run(&c->hooks[k][i], 1, hook_names[k], state_json, &e) < 0)
+			rt_log(rt, CELLA_LOG_WARNING, "%s", e.msg);
+	}
+}
+
+/* The OCI state of a container of ours, as hooks get it on stdin. */
+static char *state_json_for(const struct container_state *st, enum cella_status status)
+{
+	struct cella_state cs = { .pid = status == CELLA_STATUS_STOPPED ? 0 : st->pid, .status = status };
+	snprintf(cs.id, sizeof(cs.id), "%s", st->id);
+	snprintf(cs.bundle, sizeof(cs.bundle), "%s", st->bundle);
+	snprintf(cs.rootfs, sizeof(cs.rootfs), "%s", st->rootfs);
+	snprintf(cs.created, sizeof(cs.created), "%s", st->created);
+	cs.annotations_json = st->annotations_json;
+	return cella_state_to_json(&cs, false);
 }
 
 static int sync_send(int fd, int type, const struct cella_error *e)
@@ -216,6 +251,50 @@ static int init_cgroup_ready(void *data, struct cella_error *err)
 	return 0;
 }
 
+/* A state JSON the runtime sends as its own message (any size). */
+static char *sync_recv_text(int sock)
+{
+	size_t cap = 65536;
+	char *buf = malloc(cap);
+	ssize_t n;
+	if (!buf)
+		return NULL;
+	do
+		n = recv(sock, buf, cap - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Before pivot_root, with the container's namespaces and mounts in place:
+ * the runtime runs prestart and createRuntime (on the host), then we run
+ * createContainer here, in the container's namespaces (its paths still
+ * resolve in the runtime's view of the filesystem).
+ */
+static int init_before_pivot(void *data, struct cella_error *err)
+{
+	struct init_args *a = data;
+	const struct oci_config *c = a->c;
+	struct sync_msg m = { .type = SYNC_HOOKS };
+	if (!c->n_hooks[OCI_HOOK_PRESTART] && !c->n_hooks[OCI_HOOK_CREATE_RUNTIME] &&
+	    !c->n_hooks[OCI_HOOK_CREATE_CONTAINER])
+		return 0;
+	if (write(a->sync, &m, offsetof(struct sync_msg, msg) + 1) < 0 ||
+	    sync_recv(a->sync, &m) <= 0)
+		return cella_error_set(err, EPIPE, "the runtime went away");
+	if (m.type == SYNC_ERROR)
+		return cella_error_set(err, m.code, "%s", m.msg);
+	cleanup_free char *state = sync_recv_text(a->sync);
+	if (!state)
+		return cella_error_set(err, EPIPE, "the runtime went away");
+	return hooks_of(c, OCI_HOOK_CREATE_CONTAINER, state, err);
+}
+
 static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 {
 	const struct oci_config *c = a->c;
@@ -276,12 +355,16 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 		.console_slave = -1,
 		.cgroup_ready = init_cgroup_ready,
 		.cgroup_ready_data = a,
+		.before_pivot = init_before_pivot,
 	};
 	if (namespaces_has(c, CLONE_NEWNS)) {
 		if (rootfs_setup(&rctx, err) < 0)
 			return -1;
-	} else if (chroot(a->rootfs) < 0 || chdir("/") < 0) {
-		return cella_error_set(err, errno, "chroot into `%s`", a->rootfs);
+	} else {
+		if (init_before_pivot(a, err) < 0)
+			return -1;
+		if (chroot(a->rootfs) < 0 || chdir("/") < 0)
+			return cella_error_set(err, errno, "chroot into `%s`", a->rootfs);
 	}
 	/* a missing cwd is created (as root, before the root turns read-only), as runc does */
 	if (c->process.cwd && mkdir_p(c->process.cwd, 0755, err) < 0)
@@ -366,6 +449,23 @@ static __attribute__((noreturn)) void init_main(struct init_args *a)
 		if (sync_recv(chan, &m) <= 0 || m.type != SYNC_START)
 			_exit(1);
 	}
+	if (a->c->n_hooks[OCI_HOOK_START_CONTAINER]) {
+		/* the starter sent our state after the start byte */
+		cleanup_free char *state = NULL;
+		if (a->start_listen >= 0) {
+			char buf[65536];
+			ssize_t n = read_all(chan, buf, sizeof(buf) - 1);
+			buf[n > 0 ? n : 0] = '\0';
+			state = xstrdup(buf);
+		} else {
+			state = sync_recv_text(chan);
+		}
+		if (!state || hooks_of(a->c, OCI_HOOK_START_CONTAINER, state, &err) < 0) {
+			if (!state)
+				cella_error_set(&err, EPIPE, "startContainer: no state from the runtime");
+			goto fail;
+		}
+	}
 	if (a->seccomp && seccomp_install(a->seccomp, NULL, &err) < 0)
 		goto fail;
 	execve(exe, a->argv, a->envp);
@@ -442,9 +542,6 @@ static char *cgroup_path_for(struct cella_runtime *rt, const struct oci_config *
 
 static int config_check(const struct oci_config *c, struct cella_error *err)
 {
-	for (int k = 0; k < OCI_HOOK_KINDS; k++)
-		if (c->n_hooks[k])
-			return cella_error_set(err, ENOTSUP, "config.json: hooks: not supported by this version of cella-runtime");
 	if (!c->has_process || c->process.n_args == 0)
 		return cella_error_set(err, EINVAL, "config.json: process.args: required to create a container");
 	if (c->hostname && *c->hostname && !namespaces_has(c, CLONE_NEWUTS))
@@ -504,6 +601,7 @@ struct spawn {
 	int console_sock;    /* run with a terminal: the pty master arrives here */
 	int console_master;  /* ... and is relayed to our stdio */
 	struct container_state st;
+	struct oci_config *config;  /* kept for run's poststart/poststop hooks */
 };
 
 static void spawn_abort(struct spawn *s, const char *id)
@@ -527,6 +625,7 @@ static void spawn_release(struct spawn *s)
 {
 	if (s->cg)
 		cgroup_free(s->cg);
+	oci_config_free(s->config);
 	int fds[] = { s->rootfd, s->statefd, s->pidfd, s->sync, s->console_sock, s->console_master };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
@@ -572,19 +671,50 @@ static int spawn_seccomp_notify(struct spawn *s, const struct oci_config *c, con
 }
 
 /* Fill in and write the state of the container being created. */
-static int spawn_record(struct spawn *s, const char *id, const char *bundle, const char *rootfs,
-			const char *cgpath, const struct oci_config *c, struct cella_error *err)
+static bool config_has_hooks(const struct oci_config *c)
 {
+	for (int k = 0; k < OCI_HOOK_KINDS; k++)
+		if (c->n_hooks[k])
+			return true;
+	return false;
+}
+
+static void spawn_fill(struct spawn *s, const char *id, const char *bundle, const char *rootfs,
+		       const char *cgpath, const struct oci_config *c)
+{
+	free(s->st.annotations_json);
 	snprintf(s->st.id, sizeof(s->st.id), "%s", id);
 	s->st.pid = s->pid;
 	s->st.start_time = proc_start_time(s->pid, NULL);
 	snprintf(s->st.bundle, sizeof(s->st.bundle), "%s", bundle);
 	snprintf(s->st.rootfs, sizeof(s->st.rootfs), "%s", rootfs);
 	snprintf(s->st.cgroup_path, sizeof(s->st.cgroup_path), "%s", cgpath);
-	now_rfc3339(s->st.created, sizeof(s->st.created));
-	if (c->annotations)
-		s->st.annotations_json = json_dumps(c->annotations, JSON_COMPACT);
+	if (!s->st.created[0])
+		now_rfc3339(s->st.created, sizeof(s->st.created));
+	s->st.annotations_json = c->annotations ? json_dumps(c->annotations, JSON_COMPACT) : NULL;
+	s->st.hooks = config_has_hooks(c);
+}
+
+static int spawn_record(struct spawn *s, const char *id, const char *bundle, const char *rootfs,
+			const char *cgpath, const struct oci_config *c, struct cella_error *err)
+{
+	spawn_fill(s, id, bundle, rootfs, cgpath, c);
 	return state_save(s->rootfd, &s->st, true, err);
+}
+
+/* prestart and createRuntime, asked for by the init right before pivot_root. */
+static int spawn_hooks_create(struct spawn *s, const struct oci_config *c, struct cella_error *err)
+{
+	cleanup_free char *state = state_json_for(&s->st, CELLA_STATUS_CREATING);
+	if (!state)
+		return cella_error_set(err, ENOMEM, "hooks");
+	if (hooks_of(c, OCI_HOOK_PRESTART, state, err) < 0 || hooks_of(c, OCI_HOOK_CREATE_RUNTIME, state, err) < 0) {
+		sync_send(s->sync, SYNC_ERROR, err);
+		return -1;
+	}
+	if (sync_send(s->sync, SYNC_GO, NULL) < 0 || send(s->sync, state, strlen(state), MSG_NOSIGNAL) < 0)
+		return cella_error_set(err, errno, "answer the container init");
+	return 0;
 }
 
 /*
@@ -788,25 +918,32 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 			goto out;
 		}
 	}
+	spawn_fill(s, id, bundle, rootfs, cgpath, c);
 	struct sync_msg m;
-	int r = sync_recv(s->sync, &m);
-	if (r > 0 && m.type == SYNC_NOTIFY) {
-		if (spawn_seccomp_notify(s, c, id, bundle, rootfs, m.code, err) < 0)
-			goto out;
-		r = sync_recv(s->sync, &m);
-	}
-	if (r > 0 && m.type == SYNC_PID) {
-		/* the stage process exits; its child is the init, and ours (CLONE_PARENT) */
-		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		close(s->pidfd);
-		s->pid = m.code;
-		s->pidfd = pidfd_open(s->pid, 0);
-		if (s->pidfd < 0) {
-			cella_error_set(err, errno, "open the container init");
-			goto out;
+	int r;
+	/* until READY (or ERROR) the init may ask for things */
+	while ((r = sync_recv(s->sync, &m)) > 0) {
+		if (m.type == SYNC_NOTIFY) {
+			if (spawn_seccomp_notify(s, c, id, bundle, rootfs, m.code, err) < 0)
+				goto out;
+		} else if (m.type == SYNC_PID) {
+			/* the stage process exits; its child is the init, and ours (CLONE_PARENT) */
+			while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			close(s->pidfd);
+			s->pid = m.code;
+			s->pidfd = pidfd_open(s->pid, 0);
+			if (s->pidfd < 0) {
+				cella_error_set(err, errno, "open the container init");
+				goto out;
+			}
+			spawn_fill(s, id, bundle, rootfs, cgpath, c);
+		} else if (m.type == SYNC_HOOKS) {
+			if (spawn_hooks_create(s, c, err) < 0)
+				goto out;
+		} else {
+			break;
 		}
-		r = sync_recv(s->sync, &m);
 	}
 	if (r <= 0) {
 		cella_error_set(err, r < 0 ? errno : 0, "the container init exited during setup");
@@ -843,7 +980,10 @@ out:
 		close(sp[1]);
 	if (filter)
 		seccomp_filter_free(filter);
-	oci_config_free(c);
+	if (ret == 0)
+		s->config = c;
+	else
+		oci_config_free(c);
 	return ret;
 }
 
@@ -871,6 +1011,11 @@ static int spawn_confirm_exec(struct spawn *s, struct cella_error *err)
 	struct sync_msg m;
 	if (sync_send(s->sync, SYNC_START, NULL) < 0)
 		return cella_error_set(err, errno, "start the container");
+	if (s->config->n_hooks[OCI_HOOK_START_CONTAINER]) {
+		cleanup_free char *state = state_json_for(&s->st, CELLA_STATUS_CREATED);
+		if (!state || send(s->sync, state, strlen(state), MSG_NOSIGNAL) < 0)
+			return cella_error_set(err, errno, "start the container");
+	}
 	int r = sync_recv(s->sync, &m);
 	if (r < 0)
 		return cella_error_set(err, errno, "start the container");
@@ -974,10 +1119,18 @@ int cella_container_run(struct cella_runtime *rt, const char *id, const struct c
 	int r = container_spawn(rt, id, opts, true, &s, err);
 	if (r == 0) {
 		r = spawn_confirm_exec(&s, err);
+		if (r == 0 && s.config->n_hooks[OCI_HOOK_POSTSTART]) {
+			cleanup_free char *state = state_json_for(&s.st, CELLA_STATUS_RUNNING);
+			hooks_warn(rt, s.config, OCI_HOOK_POSTSTART, state);
+		}
 		if (r == 0 && !opts->detach) {
 			r = spawn_wait(&s, wstatus, err);
 			if (r == 0 && (r = cgroup_destroy(s.cg, err)) == 0)
 				r = state_remove(s.rootfd, id, err);
+			if (r == 0 && s.config->n_hooks[OCI_HOOK_POSTSTOP]) {
+				cleanup_free char *state = state_json_for(&s.st, CELLA_STATUS_STOPPED);
+				hooks_warn(rt, s.config, OCI_HOOK_POSTSTOP, state);
+			}
 		}
 	}
 	if (r < 0)
@@ -1043,18 +1196,21 @@ int container_ref_open(struct cella_runtime *rt, const char *id, bool want_cgrou
 	return 0;
 }
 
-/* Release an init waiting on start.sock; it answers with EOF on exec or an error. */
-static int start_release(int statefd, const char *id, struct cella_error *err)
+/* Release an init waiting on start.sock; it answers with EOF on exec or an
+ * error.  Our state follows the start byte, for startContainer hooks. */
+static int start_release(struct container_ref *l, const char *id, struct cella_error *err)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/" START_SOCK, statefd);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/" START_SOCK, l->statefd);
 	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		return cella_error_set(err, errno, "start container `%s`", id);
 	/* from now on it is running (or stopped, if exec fails) */
-	unlinkat(statefd, START_SOCK, 0);
-	if (write_all(fd, "S", 1) != 1)
+	unlinkat(l->statefd, START_SOCK, 0);
+	cleanup_free char *state = l->st.hooks ? state_json_for(&l->st, CELLA_STATUS_CREATED) : NULL;
+	if (write_all(fd, "S", 1) != 1 || (state && write_all(fd, state, strlen(state)) < 0))
 		return cella_error_set(err, errno, "start container `%s`", id);
+	shutdown(fd, SHUT_WR);
 	char msg[900];
 	ssize_t n = read_all(fd, msg, sizeof(msg) - 1);
 	if (n > 0) {
@@ -1062,6 +1218,22 @@ static int start_release(int statefd, const char *id, struct cella_error *err)
 		return cella_error_set(err, 0, "start container `%s`: %s", id, msg);
 	}
 	return 0;
+}
+
+/* The config again, for hooks after create (poststart at start, poststop at delete). */
+static void container_hooks_warn(struct cella_runtime *rt, const struct container_ref *l,
+				 enum oci_hook_kind k, enum cella_status status)
+{
+	struct cella_error e = { 0 };
+	cleanup_free char *path = xasprintf("%s/config.json", l->st.bundle);
+	struct oci_config *c = oci_config_load(path, NULL, NULL, &e);
+	if (!c) {
+		rt_log(rt, CELLA_LOG_WARNING, "%s hooks not run: %s", hook_names[k], e.msg);
+		return;
+	}
+	cleanup_free char *state = state_json_for(&l->st, status);
+	hooks_warn(rt, c, k, state);
+	oci_config_free(c);
 }
 
 int cella_container_start(struct cella_runtime *rt, const char *id, struct cella_error *err)
@@ -1072,7 +1244,9 @@ int cella_container_start(struct cella_runtime *rt, const char *id, struct cella
 		ret = cella_error_set(err, EINVAL, "cannot start container `%s`: it is %s, not created", id,
 				      cella_status_name(l.status));
 	if (ret == 0)
-		ret = start_release(l.statefd, id, err);
+		ret = start_release(&l, id, err);
+	if (ret == 0 && l.st.hooks)
+		container_hooks_warn(rt, &l, OCI_HOOK_POSTSTART, CELLA_STATUS_RUNNING);
 	container_ref_close(&l);
 	return ret;
 }
@@ -1217,6 +1391,8 @@ int cella_container_delete(struct cella_runtime *rt, const char *id, unsigned fl
 			goto out;
 	}
 	ret = state_remove(l.rootfd, id, err);
+	if (ret == 0 && l.st.hooks)
+		container_hooks_warn(rt, &l, OCI_HOOK_POSTSTOP, CELLA_STATUS_STOPPED);
 out:
 	container_ref_close(&l);
 	return ret;

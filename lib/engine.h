@@ -42,6 +42,8 @@ struct rootfs_ctx {
 	/* called once before the first cgroup mount, at the latest before pivot_root */
 	int (*cgroup_ready)(void *data, struct cella_error *err);
 	void *cgroup_ready_data;
+	/* called right before pivot_root, with cgroup_ready_data (hooks) */
+	int (*before_pivot)(void *data, struct cella_error *err);
 };
 /* (runtime side) A detached copy of the rootfs idmapped through a user namespace. */
 int rootfs_idmap(const char *rootfs, int userns_fd);
@@ -109,7 +111,7 @@ struct container_state {
 	char created[64];
 	char cgroup_path[4096];
 	char *annotations_json;
-	bool started;
+	bool hooks;                       /* config.json has hooks: read it again at start/delete */
 };
 /* Open (creating it 0700 if needed) the runtime root; returns a dirfd. */
 int state_root_open(const char *root, bool create, struct cella_error *err);

@@ -447,6 +447,8 @@ int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err)
 
 	if (ctx->cgroup_ready && ctx->cgroup_ready(ctx->cgroup_ready_data, err) < 0)
 		return -1;
+	if (ctx->before_pivot && ctx->before_pivot(ctx->cgroup_ready_data, err) < 0)
+		return -1;
 	if (rootfs_pivot(rootfd, ctx->no_pivot, ctx->rootfs, err) < 0)
 		return -1;
 	if (c->rootfs_propagation && mount(NULL, "/", NULL, c->rootfs_propagation, NULL) < 0)
