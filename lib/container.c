@@ -27,6 +27,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -350,6 +351,7 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 		.cgroup = a->cgroup,
 		.no_pivot = a->opts->no_pivot,
 		.idmapped_root = idmapped_root,
+		.null_tree = -1,
 		.in_userns = (newns & CLONE_NEWUSER) || user_joined,
 		.console_sock = a->console_sock,
 		.console_slave = -1,
@@ -858,6 +860,9 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		.exit_signal = SIGCHLD,
 		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
 	};
+	/* non-dumpable, inherited by the init: until its execve() no process of
+	 * the container may open its /proc/PID/{exe,fd,mem} */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid != 0) {
 		if (own_pidns >= 0)

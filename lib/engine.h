@@ -37,6 +37,7 @@ struct rootfs_ctx {
 	bool no_pivot;
 	bool in_userns;             /* device nodes are bind-mounted, not created */
 	int idmapped_root;          /* >= 0: a detached idmapped tree of the rootfs to use */
+	int null_tree;              /* set by rootfs_setup: the host's /dev/null, for masks */
 	int console_sock;           /* >= 0: make a pty, send its master there */
 	int console_slave;          /* out: the pty slave, bind-mounted on /dev/console */
 	/* called once before the first cgroup mount, at the latest before pivot_root */

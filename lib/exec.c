@@ -28,6 +28,7 @@
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -493,6 +494,10 @@ static int exec_run(struct container_ref *ref, const struct cella_exec_opts *o, 
 		.exit_signal = SIGCHLD,
 		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
 	};
+	/* non-dumpable, inherited by the child: until its execve() no process of
+	 * the container may open its /proc/PID/{exe,fd,mem} (host fds, the
+	 * runtime binary) */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0) {
 		close(sp[0]);

@@ -380,6 +380,18 @@ static int rootfs_pivot(int rootfd, bool no_pivot, const char *rootfs, struct ce
 	return 0;
 }
 
+/* A detached bind of the host's /dev/null, checked to be the null device. */
+static int host_null_tree(struct cella_error *err)
+{
+	struct stat st;
+	cleanup_close int tree = open_tree(AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0)
+		return cella_error_set(err, errno, "open the host's /dev/null");
+	if (fstat(tree, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+		return cella_error_set(err, EINVAL, "the host's /dev/null is not the null device");
+	return steal_fd(&tree);
+}
+
 /*
  * The rootfs as a detached tree whose ownership is seen through the user
  * namespace `userns_fd`: root inside owns what host root owns, without a
@@ -449,6 +461,8 @@ int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err)
 		return -1;
 	if (ctx->before_pivot && ctx->before_pivot(ctx->cgroup_ready_data, err) < 0)
 		return -1;
+	if (c->n_masked_paths && (ctx->null_tree = host_null_tree(err)) < 0)
+		return -1;
 	if (rootfs_pivot(rootfd, ctx->no_pivot, ctx->rootfs, err) < 0)
 		return -1;
 	if (c->rootfs_propagation && mount(NULL, "/", NULL, c->rootfs_propagation, NULL) < 0)
@@ -469,7 +483,7 @@ static int path_open_nofollow(const char *path, struct stat *st)
 
 /* Directories are masked by an empty read-only tmpfs: the first one made is
  * cloned for the others (`tmpl`), cheaper than a new superblock each. */
-static int path_mask(const char *path, int *tmpl, struct cella_error *err)
+static int path_mask(const char *path, int *tmpl, int null_tree, struct cella_error *err)
 {
 	struct stat st;
 	char tpath[64];
@@ -487,8 +501,12 @@ static int path_mask(const char *path, int *tmpl, struct cella_error *err)
 			*tmpl = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	} else if (S_ISLNK(st.st_mode))
 		return 0; /* a symlink cannot be read through once its target is masked */
-	else
-		r = mount("/dev/null", tpath, NULL, MS_BIND, NULL);
+	else {
+		/* the host's /dev/null, cloned before pivot_root: never the image's
+		 * /dev/null, which could be a symlink to a sysctl (CVE-2025-31133) */
+		cleanup_close int tree = open_tree(null_tree, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+		r = tree < 0 ? -1 : move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	}
 	if (r < 0)
 		return cella_error_set(err, errno, "linux.maskedPaths: mask `%s`", path);
 	return 0;
@@ -516,7 +534,7 @@ int rootfs_finalize(struct rootfs_ctx *ctx, struct cella_error *err)
 
 	cleanup_close int tmpl = -1;
 	for (size_t i = 0; i < c->n_masked_paths; i++)
-		if (path_mask(c->masked_paths[i], &tmpl, err) < 0)
+		if (path_mask(c->masked_paths[i], &tmpl, ctx->null_tree, err) < 0)
 			return -1;
 	for (size_t i = 0; i < c->n_readonly_paths; i++)
 		if (path_make_readonly(c->readonly_paths[i], err) < 0)

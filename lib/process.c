@@ -116,7 +116,52 @@ static bool is_executable(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+static char *process_find_executable_path(const struct oci_process *p, struct cella_error *err);
+
+/*
+ * The runtime's own binary must never run inside the container: its
+ * /proc/PID/exe would hand the container the host file to overwrite once it
+ * exits (CVE-2019-5736).  That happens when the executable is (a link to)
+ * /proc/self/exe - still cella-runtime at execve - or a script whose #!
+ * interpreter is, so both are compared, by inode, with our own binary.
+ */
+static bool is_runtime_binary(const char *path, const struct stat *self)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && st.st_dev == self->st_dev && st.st_ino == self->st_ino;
+}
+
+static int executable_check(const char *path, struct cella_error *err)
+{
+	struct stat self;
+	char head[256];
+	if (stat("/proc/self/exe", &self) < 0)
+		return 0;   /* no procfs in the container: nothing resolves to it either */
+	if (is_runtime_binary(path, &self))
+		return cella_error_set(err, EPERM, "exec: `%s` is the runtime's own binary: refused", path);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, head, sizeof(head) - 1);
+	if (n > 2 && head[0] == '#' && head[1] == '!') {
+		head[n] = '\0';
+		char *interp = head + 2 + strspn(head + 2, " \t");
+		interp[strcspn(interp, " \t\n")] = '\0';
+		if (is_runtime_binary(interp, &self))
+			return cella_error_set(err, EPERM, "exec: the interpreter of `%s` is the runtime's own binary: refused", path);
+	}
+	return 0;
+}
+
 char *process_find_executable(const struct oci_process *p, struct cella_error *err)
+{
+	char *exe = process_find_executable_path(p, err);
+	if (exe && executable_check(exe, err) < 0) {
+		free(exe);
+		return NULL;
+	}
+	return exe;
+}
+
+static char *process_find_executable_path(const struct oci_process *p, struct cella_error *err)
 {
 	const char *name = p->args[0];
 	if (strchr(name, '/')) {

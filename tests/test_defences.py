@@ -30,9 +30,6 @@ import pytest
 from conftest import PROBE_PATH, wait_for
 
 ATTACK = "/bin/cella-attack"
-DEV_NULL_GAP = ("masks bind `/dev/null` by path after pivot_root (lib/mount.c path_mask): "
-                "an image /dev/null symlink (config without a /dev tmpfs) is followed, so a "
-                "masked path shows image data or a writable /proc/sys file (runc CVE-2025-31133)")
 DENIED = {"EPERM", "EACCES"}
 
 ATTACK_SRC = r"""
@@ -354,10 +351,7 @@ def test_masked_dir_is_empty(rt, bundle, path):
         assert d["errno"] in {"EACCES", "ENOENT", "EPERM"}, d
 
 
-@pytest.mark.parametrize("kind", [
-    "file",
-    pytest.param("symlink", marks=pytest.mark.xfail(
-        reason=DEV_NULL_GAP, strict=True))])
+@pytest.mark.parametrize("kind", ["file", "symlink"])
 def test_masks_do_not_use_the_image_dev_null(rt, bundle, kind):
     # without a /dev tmpfs the image provides /dev: its /dev/null must not
     # become the content of the masks
@@ -374,13 +368,12 @@ def test_masks_do_not_use_the_image_dev_null(rt, bundle, kind):
     r = rt.run(bundle)
     if not r.ok:
         return              # refusing such an image is fine
-    keys, st, w = json_lines(r.out)[:3]
+    keys = json_lines(r.out)[0]
+    # the masks are the host's null device whatever the image's /dev/null is
     assert keys.get("data", "") == "", keys
-    assert st["/dev/null"]["type"] == "chr", st
-    assert (st["/dev/null"]["rdev_major"], st["/dev/null"]["rdev_minor"]) == (1, 3), st
+    assert "IMAGE-CONTENT" not in r.out.split("\n", 3)[0], r
 
 
-@pytest.mark.xfail(reason=DEV_NULL_GAP, strict=True)
 def test_mask_through_image_dev_null_is_not_a_writable_sysctl(rt, bundle):
     # the image's /dev/null points into /proc/sys: if the masks bind it, a
     # masked path becomes a writable sysctl (here the harmless, namespaced
@@ -394,8 +387,8 @@ def test_mask_through_image_dev_null_is_not_a_writable_sysctl(rt, bundle):
     if not r.ok:
         return
     w, sc = json_lines(r.out)[:2]
-    assert w["ok"] is False, (w, sc)
-    assert sc["kernel.domainname"].get("value") != "pwned", sc
+    # the write goes to the null device (or fails), never to the sysctl
+    assert sc["kernel.domainname"].get("value") != "pwned", (w, sc)
 
 
 def test_masked_keys_content_not_leaked(rt, bundle):
@@ -728,10 +721,6 @@ def test_exec_proc_self_exe_is_the_user_program(rt, bundle):
     assert r.out.strip() == "/bin/busybox", r
 
 
-@pytest.mark.xfail(reason="CVE-2019-5736: the runtime executes from its host file; a process of "
-                   "the container holding /proc/PID/exe of `exec CID /proc/self/exe` reopens "
-                   "the runtime binary for writing once it exits (no sealed memfd copy)",
-                   strict=True)
 def test_runtime_binary_not_writable_through_proc_exe(rt, ab):
     """CVE-2019-5736: the container makes the runtime execute itself
     (`exec CID /proc/self/exe`), holds /proc/PID/exe and reopens it for
@@ -758,10 +747,25 @@ def test_runtime_binary_not_writable_through_proc_exe(rt, ab):
     assert not d["writable"], (d, x)
 
 
-@pytest.mark.xfail(reason="the exec'd runtime process is dumpable with container credentials "
-                   "before it execs: the container opens its /proc/PID/exe and sees (and can "
-                   "open) its host fds: the state directory, cgroup directories (lib/exec.c)",
-                   strict=True)
+@pytest.mark.parametrize("how", ["args0", "symlink", "script"])
+def test_container_cannot_run_the_runtime_binary(rt, bundle, how):
+    """The init's /proc/self/exe is cella-runtime until execve: an entrypoint
+    that is /proc/self/exe, a link to it, or a script whose #! interpreter is
+    it would run the runtime's host file inside the container."""
+    if how == "args0":
+        bundle.args("/proc/self/exe", "--version")
+    elif how == "symlink":
+        os.symlink("/proc/self/exe", bundle.rootfs / "bin" / "evil")
+        bundle.args("/bin/evil", "--version")
+    else:
+        (bundle.rootfs / "bin" / "evil.sh").write_text("#!/proc/self/exe\n")
+        os.chmod(bundle.rootfs / "bin" / "evil.sh", 0o755)
+        bundle.args("/bin/evil.sh")
+    r = rt.run(bundle)
+    assert not r.ok, r
+    assert "cella-runtime version" not in r.out, r
+
+
 def test_exec_runtime_not_exposed_before_execve(rt, ab):
     """While `exec` sets up the new process inside the container (joined
     namespaces, container credentials, still the runtime's image and its
