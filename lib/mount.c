@@ -451,6 +451,10 @@ int rootfs_setup(struct rootfs_ctx *ctx, struct cella_error *err)
 		cleanup_close int cons = path_open_in_root(rootfd, "/dev/console", true, true, err);
 		if (cons < 0)
 			return -1;
+		/* an image's /dev/console symlink must not lead the pty over a /proc file */
+		static const struct oci_mount console_mount = { .destination = "/dev/console", .bind = true };
+		if (mount_check_proc(ctx->rootfs, cons, &console_mount, err) < 0)
+			return cella_error_wrap(err, "/dev/console");
 		fd_path(src, sizeof(src), ctx->console_slave);
 		fd_path(dst, sizeof(dst), cons);
 		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)

@@ -4,6 +4,8 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 #include "engine.h"
 #include "util.h"
@@ -50,6 +52,10 @@ int sysctl_validate(const struct oci_config *c, struct cella_error *err)
 
 int sysctl_apply(const struct oci_config *c, struct cella_error *err)
 {
+	struct statfs sfs;
+	/* an image could put anything at /proc: only write through a real procfs */
+	if (c->n_sysctl && (statfs("/proc/sys", &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC))
+		return cella_error_set(err, EINVAL, "linux.sysctl: /proc/sys in the container is not procfs");
 	for (size_t i = 0; i < c->n_sysctl; i++) {
 		char path[512];
 		const char *key = c->sysctl[i].key;

@@ -784,3 +784,15 @@ def test_exec_runtime_not_exposed_before_execve(rt, ab):
     got = wait_for(lambda: json_lines(rt.output(cid)), timeout=20)
     assert got, rt.errors(cid)
     assert not got[-1]["caught"], (n, got[-1])
+
+
+def test_sysctl_only_through_a_real_procfs(rt, bundle):
+    # without a proc mount, /proc is whatever the image has: linux.sysctl
+    # must not write into it as if it were the kernel
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/proc"]
+    bundle.linux["maskedPaths"] = []
+    bundle.linux["readonlyPaths"] = []
+    bundle.linux["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    bundle.probe_args("exit", "0")
+    r = rt.run(bundle)
+    assert not r.ok and "not procfs" in r.err, r
