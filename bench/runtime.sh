@@ -71,6 +71,8 @@ CELLA=$(readlink -f "$CELLA" 2>/dev/null || echo "$CELLA")
 
 # ---------------------------------------------------------------- temp state
 WORK=$(mktemp -d /tmp/cella-bench.XXXXXX)
+# a user-namespaced container root (an unprivileged host id) must reach the bundle
+chmod 755 "$WORK"
 PFX=cbench$$            # container-id / cgroup-name prefix: [a-z0-9-] only
 BUNDLE=$WORK/bundle
 LEAKS=0
