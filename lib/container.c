@@ -468,6 +468,8 @@ static __attribute__((noreturn)) void init_main(struct init_args *a)
 			goto fail;
 		}
 	}
+	if (lsm_exec_label(&a->c->process, &err) < 0)
+		goto fail;
 	if (a->seccomp && seccomp_install(a->seccomp, NULL, &err) < 0)
 		goto fail;
 	execve(exe, a->argv, a->envp);
@@ -560,6 +562,8 @@ static int config_check(const struct oci_config *c, struct cella_error *err)
 		return cella_error_set(err, EINVAL, "config.json: linux.timeOffsets: needs a new time namespace");
 	if (c->process.terminal && !namespaces_has(c, CLONE_NEWNS))
 		return cella_error_set(err, EINVAL, "config.json: process.terminal: needs a mount namespace");
+	if (lsm_check(c, &c->process, err) < 0)
+		return cella_error_wrap(err, "config.json");
 	return sysctl_validate(c, err);
 }
 

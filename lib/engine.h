@@ -122,6 +122,16 @@ int state_save(int rootfd, const struct container_state *st, bool fresh, struct 
 int state_remove(int rootfd, const char *id, struct cella_error *err);
 void state_release(struct container_state *st);
 
+/* lsm.c: AppArmor and SELinux labels */
+bool lsm_apparmor_enabled(void);
+bool lsm_selinux_enabled(void);
+/* Refuse labels whose LSM is not enabled (c may be NULL for exec). */
+int lsm_check(const struct oci_config *c, const struct oci_process *p, struct cella_error *err);
+/* Label the next execve (in the container, /proc mounted). */
+int lsm_exec_label(const struct oci_process *p, struct cella_error *err);
+/* Mount data with linux.mountLabel's context= added, or NULL to keep m->data. */
+char *lsm_mount_data(const struct oci_config *c, const struct oci_mount *m);
+
 /* container.c: an existing container, its state checked against the kernel. */
 struct container_ref {
 	int rootfd, statefd;        /* the runtime root and ROOT/ID */

@@ -176,7 +176,8 @@ static __attribute__((noreturn)) void exec_child(struct exec_ctx *x)
 	if (exec_child_setup(x, &exe, &err) == 0) {
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (!x->seccomp || exec_child_seccomp(x, &err) == 0) {
+		if (lsm_check(NULL, &x->cfg.process, &err) == 0 && lsm_exec_label(&x->cfg.process, &err) == 0 &&
+		    (!x->seccomp || exec_child_seccomp(x, &err) == 0)) {
 			execve(exe, x->argv, x->envp);
 			cella_error_set(&err, errno, "exec `%s`", exe);
 		}

@@ -318,7 +318,8 @@ static int mount_one(struct rootfs_ctx *ctx, int rootfd, const struct oci_mount 
 	} else {
 		const char *type = m->type ? m->type : "none";
 		const char *src = m->source ? m->source : type;
-		if (mount(src, tpath, type, m->flags & ~(MS_BIND | MS_REC), m->data) < 0)
+		cleanup_free char *labelled = lsm_mount_data(ctx->config, m);
+		if (mount(src, tpath, type, m->flags & ~(MS_BIND | MS_REC), labelled ? labelled : m->data) < 0)
 			return cella_error_set(err, errno, "mount %s%s%s", type,
 					       m->data ? " with options " : "", m->data ? m->data : "");
 		if (m->rec_flags || m->rec_clear_flags) {

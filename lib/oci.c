@@ -852,8 +852,8 @@ static const struct field process_fields[] = {
 	INT_HAS("oomScoreAdj", struct oci_process, oom_score_adj, has_oom_score_adj, -1000, 1000),
 	BOOL("noNewPrivileges", struct oci_process, no_new_privileges, 0),
 	OBJ_HAS("capabilities", caps_fields, struct oci_process, caps, has_capabilities),
-	REFUSED("apparmorProfile"),
-	REFUSED("selinuxLabel"),
+	STR("apparmorProfile", struct oci_process, apparmor_profile, 0),
+	STR("selinuxLabel", struct oci_process, selinux_label, 0),
 	REFUSED("ioPriority"),
 	REFUSED("scheduler"),
 	REFUSED("execCPUAffinity"),
@@ -1056,7 +1056,7 @@ static const struct field linux_fields[] = {
 	FIELD("rootfsPropagation", f_propagation, 0, struct oci_config, rootfs_propagation),
 	LIST("maskedPaths", f_path, F_STR, struct oci_config, masked_paths, n_masked_paths),
 	LIST("readonlyPaths", f_path, F_STR, struct oci_config, readonly_paths, n_readonly_paths),
-	REFUSED("mountLabel"),
+	STR("mountLabel", struct oci_config, mount_label, 0),
 	{ .name = "seccomp", .fn = f_seccomp, .flags = F_PTR, .off = offsetof(struct oci_config, seccomp),
 	  .sub = seccomp_fields },
 	REFUSED("intelRdt"),
@@ -1221,9 +1221,6 @@ void oci_config_free(struct oci_config *c)
 	for (size_t i = 0; i < c->n_mounts; i++)
 		free(c->mounts[i].data);
 	object_release(config_fields, (char *)c);
-	free(c->process.apparmor_profile);
-	free(c->process.selinux_label);
-	free(c->mount_label);
 	free(c);
 }
 

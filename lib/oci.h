@@ -114,8 +114,8 @@ struct oci_process {
 	bool has_oom_score_adj; int oom_score_adj;
 	bool no_new_privileges;
 	bool has_capabilities; struct oci_capabilities caps;
-	char *apparmor_profile;     /* rejected until LSM support lands */
-	char *selinux_label;        /* rejected until LSM support lands */
+	char *apparmor_profile;     /* applied when AppArmor is enabled, else refused (lsm.c) */
+	char *selinux_label;        /* applied when SELinux is enabled, else refused (lsm.c) */
 };
 
 struct oci_time_offset { int64_t secs; uint32_t nanosecs; };

@@ -379,8 +379,8 @@ char *cella_features_json(void)
 		"capabilities", caps,
 		"cgroup", "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0, "rdma", 0,
 		"seccomp", seccomp_features_json(),
-		"apparmor", "enabled", 0,
-		"selinux", "enabled", 0,
+		"apparmor", "enabled", lsm_apparmor_enabled(),
+		"selinux", "enabled", lsm_selinux_enabled(),
 		"intelRdt", "enabled", 0,
 		"mountExtensions", "idmap", "enabled", 0,
 		"annotations", "io.github.cella.version", CELLA_VERSION);

@@ -385,3 +385,31 @@ def test_mount_into_proc_through_symlink_refused(rt, bundle):
     r = rt.run(bundle)
     if r.ok:
         assert r.json()["data"] != "|/bin/sh", "a bind mount covered a /proc file"
+
+
+@pytest.mark.cella_only
+@pytest.mark.parametrize("where,key,value,lsm", [
+    ("process", "apparmorProfile", "cella-default", "AppArmor"),
+    ("process", "selinuxLabel", "system_u:system_r:container_t:s0", "SELinux"),
+    ("linux", "mountLabel", "system_u:object_r:container_file_t:s0", "SELinux"),
+])
+def test_lsm_label_refused_when_the_lsm_is_absent(rt, bundle, where, key, value, lsm):
+    import os
+    enabled = {"AppArmor": os.path.exists("/sys/module/apparmor/parameters/enabled")
+               and open("/sys/module/apparmor/parameters/enabled").read().startswith("Y"),
+               "SELinux": os.path.exists("/sys/fs/selinux/enforce")}
+    if enabled[lsm]:
+        pytest.skip(f"{lsm} is enabled here: the label would be applied")
+    getattr(bundle, where)[key] = value
+    bundle.probe_args("exit", "0")
+    r = rt.run(bundle)
+    assert not r.ok
+    assert key in r.err and f"{lsm} is not enabled" in r.err, r
+
+
+def test_empty_lsm_labels_accepted(rt, bundle):
+    bundle.process["apparmorProfile"] = ""
+    bundle.process["selinuxLabel"] = ""
+    bundle.linux["mountLabel"] = ""
+    bundle.probe_args("exit", "0")
+    assert rt.run(bundle).ok

@@ -348,10 +348,12 @@ static const struct edit_case edit_cases[] = {
 	  " 'args': [{'index': 0, 'value': 1, 'valueTwo': 'x', 'op': 'SCMP_CMP_MASKED_EQ'}]}]}",
 	  "config.json: linux.seccomp.syscalls[0].args[0].valueTwo: must be an integer" },
 	/* properties Cella does not implement yet: refused unless empty */
-	{ "process.apparmorProfile", "'unconfined'", "config.json: process.apparmorProfile" REFUSED_MSG },
+	/* labels parse; whether their LSM is there is the engine's check (lsm.c) */
+	{ "process.apparmorProfile", "'unconfined'", NULL },
 	{ "process.apparmorProfile", "''", NULL },
-	{ "process.selinuxLabel", "'system_u:system_r:container_t:s0'", "config.json: process.selinuxLabel" REFUSED_MSG },
-	{ "linux.mountLabel", "'system_u:object_r:container_file_t:s0'", "config.json: linux.mountLabel" REFUSED_MSG },
+	{ "process.apparmorProfile", "1", "config.json: process.apparmorProfile: must be a string" },
+	{ "process.selinuxLabel", "'system_u:system_r:container_t:s0'", NULL },
+	{ "linux.mountLabel", "'system_u:object_r:container_file_t:s0'", NULL },
 	{ "linux.mountLabel", "''", NULL },
 	{ "linux.intelRdt", "{'closID': 'guaranteed'}", "config.json: linux.intelRdt" REFUSED_MSG },
 	{ "linux.personality", "{'domain': 'LINUX32'}", "config.json: linux.personality" REFUSED_MSG },
@@ -601,7 +603,7 @@ static void t_full_config(void **state)
 	assert_string_equal(c->masked_paths[0], "/proc/kcore");
 	assert_int_equal(c->n_readonly_paths, 2);
 	assert_string_equal(c->readonly_paths[1], "/proc/bus");
-	assert_null(c->mount_label);
+	assert_string_equal(c->mount_label, "");
 
 	assert_true(json_is_object(c->annotations));
 	assert_string_equal(json_string_value(json_object_get(c->annotations, "org.example.key")), "value");
@@ -1388,7 +1390,7 @@ static void t_process_parse(void **state)
 		  "process.json: rlimits[1].type: duplicate rlimit type `RLIMIT_CPU` (also in rlimits[0])" },
 		{ "{'cwd': '/', 'args': ['sh'], 'capabilities': {'effective': ['CAP_NOPE']}}",
 		  "process.json: capabilities.effective[0]: unknown capability `CAP_NOPE`" },
-		{ "{'cwd': '/', 'args': ['sh'], 'apparmorProfile': 'x'}", "process.json: apparmorProfile: not supported" },
+		{ "{'cwd': '/', 'args': ['sh'], 'apparmorProfile': 1}", "process.json: apparmorProfile: must be a string" },
 		{ "['sh']", "process.json: must be an object" },
 		{ "{'cwd': '/',", "process.json: invalid JSON at line 1" },
 	};
