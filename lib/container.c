@@ -916,10 +916,12 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 			snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 			cleanup_close int userns = open(path, O_RDONLY | O_CLOEXEC);
 			tree = userns < 0 ? -1 : rootfs_idmap(rootfs, userns);
-			if (tree < 0)
-				rt_log(rt, CELLA_LOG_DEBUG, "rootfs `%s` cannot be idmapped (%s): its files keep their host owners",
+			if (tree < 0) {
+				rt_log(rt, CELLA_LOG_DEBUG, "rootfs `%s` cannot be idmapped (%s): chown it into the user namespace instead",
 				       rootfs, strerror(errno));
-			else
+				if (idmap_chown_tree(rootfs, c, err) < 0)
+					goto out;
+			} else
 				rt_log(rt, CELLA_LOG_DEBUG, "rootfs presented through an idmapped mount");
 		}
 		if (sync_send_fd(s->sync, SYNC_GO, tree) < 0) {

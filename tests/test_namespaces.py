@@ -311,3 +311,30 @@ def test_time_offsets_without_time_namespace_fail(rt, bundle):
     bundle.linux["timeOffsets"] = {"monotonic": {"secs": 100, "nanosecs": 0}}
     bundle.probe_args("exit", "0")
     assert rt.run(bundle).rc != 0
+
+
+def test_user_namespace_chown_fallback_on_a_filesystem_without_idmap(rt, bundle):
+    """ramfs cannot be idmapped: the rootfs is chowned into the mapping
+    instead (once: a second run changes nothing)."""
+    if not IS_CELLA:
+        pytest.skip("the idmap/chown choice is cella's")
+    import shutil
+    mnt = rt.base / "ramfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "none", str(mnt)], check=True)
+    try:
+        shutil.copytree(bundle.rootfs, mnt / "rootfs", symlinks=True)
+        bundle.config["root"]["path"] = str(mnt / "rootfs")
+        _userns_bundle(bundle)
+        os.chmod(mnt / "rootfs", 0o755)
+        bundle.probe_args("stat", "/bin/busybox")
+        r = rt.run(bundle)
+        assert r.ok, r
+        assert r.json()["/bin/busybox"]["uid"] == 0          # root inside owns it
+        st = os.stat(mnt / "rootfs" / "bin" / "busybox")
+        assert st.st_uid == 100000 and st.st_gid == 100000    # shifted on the host
+        again = rt.run(bundle)
+        assert again.ok, again
+        assert os.stat(mnt / "rootfs" / "bin" / "busybox").st_uid == 100000
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
