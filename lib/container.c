@@ -25,16 +25,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 
 #include "engine.h"
@@ -1038,88 +1035,15 @@ static int spawn_confirm_exec(struct spawn *s, struct cella_error *err)
 	return 0;
 }
 
-/* Put our terminal in raw mode while the container's pty is relayed. */
-static bool terminal_raw(struct termios *saved)
-{
-	struct termios raw;
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) < 0)
-		return false;
-	raw = *saved;
-	cfmakeraw(&raw);
-	return tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-}
-
-static void terminal_resize(int master)
-{
-	struct winsize ws;
-	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-		ioctl(master, TIOCSWINSZ, &ws);
-}
-
-/*
- * Wait for the init, forwarding the usual termination signals to it and,
- * with a terminal, relaying stdin -> pty master -> stdout.
- */
+/* Wait for the init, forwarding signals and relaying its pty (console.c). */
 static int spawn_wait(struct spawn *s, int *wstatus, struct cella_error *err)
 {
-	sigset_t set, old;
-	struct termios saved;
-	bool raw = false;
-	int master = s->console_master;
-
-	sigemptyset(&set);
-	for (int sig = 1; sig < SIGRTMIN; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && sig != SIGSEGV &&
-		    sig != SIGBUS && sig != SIGILL && sig != SIGFPE && sig != SIGTRAP && sig != SIGABRT &&
-		    sig != SIGSYS && sig != SIGTTIN && sig != SIGTTOU && sig != SIGTSTP)
-			sigaddset(&set, sig);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	cleanup_close int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (master >= 0) {
-		raw = terminal_raw(&saved);
-		terminal_resize(master);
+	int r = console_relay_wait(s->pid, s->pidfd, s->console_master, wstatus, err);
+	if (r == 0) {
+		close(s->pidfd);
+		s->pidfd = -1;
 	}
-	struct pollfd pfd[4] = {
-		{ .fd = s->pidfd, .events = POLLIN },
-		{ .fd = sfd, .events = POLLIN },
-		{ .fd = master, .events = POLLIN },
-		{ .fd = master >= 0 ? STDIN_FILENO : -1, .events = POLLIN },
-	};
-	for (;;) {
-		if (poll(pfd, ARRAY_SIZE(pfd), -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[2].revents && console_copy(master, STDOUT_FILENO) < 0)
-			pfd[2].fd = -1;
-		if (pfd[3].revents && console_copy(STDIN_FILENO, master) < 0)
-			pfd[3].fd = -1;
-		if (pfd[0].revents) {
-			/* drain what the container wrote last */
-			while (pfd[2].fd >= 0 && poll(&pfd[2], 1, 0) > 0 && console_copy(master, STDOUT_FILENO) == 0)
-				;
-			break;
-		}
-		struct signalfd_siginfo si;
-		if (pfd[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si)) {
-			if (si.ssi_signo == SIGWINCH && master >= 0)
-				terminal_resize(master);
-			else
-				pidfd_send_signal(s->pidfd, si.ssi_signo, NULL, 0);
-		}
-	}
-	if (raw)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-	int r;
-	while ((r = waitpid(s->pid, wstatus, 0)) < 0 && errno == EINTR)
-		;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (r < 0)
-		return cella_error_set(err, errno, "wait for the container");
-	close(s->pidfd);
-	s->pidfd = -1;
-	return 0;
+	return r;
 }
 
 int cella_container_run(struct cella_runtime *rt, const char *id, const struct cella_create_opts *opts,
