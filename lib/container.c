@@ -891,9 +891,10 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	s->sync = sp[0];
 	sp[0] = -1;
 
-	/* `run` records its state while the init sets itself up (create waits:
-	 * until READY the container is "creating", not "created") */
-	if (run_mode && !staged && spawn_record(s, id, bundle, rootfs, cgpath, c, err) < 0)
+	/* the state is recorded while the init sets itself up: `create` marks it
+	 * "creating" until READY, `run` does not wait for anyone to see it */
+	s->st.creating = !run_mode;
+	if (!staged && spawn_record(s, id, bundle, rootfs, cgpath, c, err) < 0)
 		goto out;
 
 	/* the init mounts while we finish its cgroup; GO tells it the cgroup is ready */
@@ -965,7 +966,10 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	if (s->console_sock >= 0 && (s->console_master = console_recv(s->console_sock, err)) < 0)
 		goto out;
 
-	if ((!run_mode || staged) && spawn_record(s, id, bundle, rootfs, cgpath, c, err) < 0)
+	s->st.creating = false;
+	if (staged && spawn_record(s, id, bundle, rootfs, cgpath, c, err) < 0)
+		goto out;
+	if (!staged && !run_mode && state_save(s->rootfd, &s->st, false, err) < 0)
 		goto out;
 	if (opts->pid_file) {
 		char buf[32];
@@ -1086,6 +1090,8 @@ static enum cella_status container_status(int statefd, const struct container_st
 	unsigned long long t = proc_start_time(st->pid, &pstate);
 	if (t == 0 || t != st->start_time || pstate == 'Z' || pstate == 'X')
 		return CELLA_STATUS_STOPPED;
+	if (st->creating)
+		return CELLA_STATUS_CREATING;
 	if (statefd >= 0 && faccessat(statefd, START_SOCK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return CELLA_STATUS_CREATED;
 	if (cg) {

@@ -115,6 +115,7 @@ struct container_state {
 	char cgroup_path[4096];
 	char *annotations_json;
 	bool hooks;                       /* config.json has hooks: read it again at start/delete */
+	bool creating;                    /* create has not finished: the status is "creating" */
 };
 /* Open (creating it 0700 if needed) the runtime root; returns a dirfd. */
 int state_root_open(const char *root, bool create, struct cella_error *err);

@@ -66,6 +66,7 @@ int state_load(int rootfd, const char *id, struct container_state *st, struct ce
 	copy_str(st->cgroup_path, sizeof(st->cgroup_path), priv, "cgroupPath");
 	st->start_time = json_integer_value(json_object_get(priv, "startTime"));
 	st->hooks = json_is_true(json_object_get(priv, "hooks"));
+	st->creating = json_is_true(json_object_get(priv, "creating"));
 	json_decref(o);
 	return 0;
 }
@@ -83,6 +84,10 @@ int state_save(int rootfd, const struct container_state *st, bool fresh, struct 
 			      (json_int_t)st->start_time);
 	if (o && st->hooks)
 		json_object_set_new(json_object_get(o, "cella"), "hooks", json_true());
+	if (o && st->creating) {
+		json_object_set_new(o, "status", json_string("creating"));
+		json_object_set_new(json_object_get(o, "cella"), "creating", json_true());
+	}
 	if (!o)
 		return cella_error_set(err, ENOMEM, "build the state of `%s`", st->id);
 	char *text = json_dumps(o, JSON_COMPACT);

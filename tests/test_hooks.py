@@ -113,3 +113,19 @@ def test_hook_env_and_args(rt, bundle, hookdir):
     bundle.probe_args("exit", "0")
     assert rt.run(bundle).ok
     assert (hookdir / "env").read_text().strip() == "arg0 hello"
+
+
+def test_state_is_creating_until_create_returns(rt, bundle, hookdir):
+    # a createRuntime hook runs while create is still in progress: `state`
+    # must say "creating" then (and "created" once create returned)
+    out = hookdir / "state"
+    bundle.config["hooks"] = {"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", f"id=$(sed 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/'); "
+                             f"{rt.binary} --root {rt.root} state $id > {out}"]}]}
+    bundle.probe_args("sleep", "30")
+    r = rt.create(bundle)
+    assert r.ok, r
+    assert json.loads(out.read_text())["status"] == "creating"
+    assert rt.state(r.cid)["status"] == "created"
+    rt.delete(r.cid, force=True)
