@@ -739,6 +739,18 @@ int cgroup_enter(struct cgroup *cg, pid_t pid, struct cella_error *err)
  * single-threaded process writing "0" (itself) to the v1 `tasks` files,
  * which the kernel serialises with cgroup_mutex alone.
  */
+void cgroup_drop_fds(struct cgroup *cg)
+{
+	for (size_t i = 0; i < cg->n_hier; i++) {
+		struct cgroup_hier *h = &cg->hier[i];
+		if (h->fd >= 0)
+			close(h->fd);
+		if (h->rootfd >= 0)
+			close(h->rootfd);
+		h->fd = h->rootfd = -1;
+	}
+}
+
 int cgroup_clone_fd(struct cgroup *cg)
 {
 	for (size_t i = 0; i < cg->n_hier; i++)

@@ -54,6 +54,9 @@ const char *cgroup_get_path(const struct cgroup *cg);
 
 /* Move `pid` into the cgroup in every hierarchy. */
 int cgroup_enter(struct cgroup *cg, pid_t pid, struct cella_error *err);
+/* Close the hierarchy fds (the init, once in its cgroup and mounted: it
+ * keeps no handle on the host's cgroup trees). */
+void cgroup_drop_fds(struct cgroup *cg);
 /* The cgroup2 directory fd for clone3(CLONE_INTO_CGROUP), or -1 (pure v1). */
 int cgroup_clone_fd(struct cgroup *cg);
 /* Move the calling single-threaded process into the cgroup in every

@@ -195,6 +195,12 @@ int console_relay_wait(pid_t pid, int pidfd, int master, int *wstatus, struct ce
 	while ((r = waitpid(pid, wstatus, 0)) < 0 && errno == EINTR)
 		;
 	int e = errno;
+	/* Signals meant for the container that came with its exit: drop them
+	 * rather than let them kill us before the caller cleans up. */
+	struct pollfd spfd = { .fd = sfd, .events = POLLIN };
+	struct signalfd_siginfo drop;
+	while (sfd >= 0 && poll(&spfd, 1, 0) > 0 && read(sfd, &drop, sizeof(drop)) == sizeof(drop))
+		;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (r < 0)
 		return cella_error_set(err, e, "wait for process %d", (int)pid);

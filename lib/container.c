@@ -313,6 +313,10 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 		return cella_error_set(err, errno, "become root in the user namespace");
 	if (namespaces_join(c, a->nsfds, ~(CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME), err) < 0)
 		return -1;
+	/* joined: the host's namespace fds have no business in the container */
+	for (size_t i = 0; i < c->n_namespaces; i++)
+		if (a->nsfds[i] >= 0)
+			close(a->nsfds[i]);
 	if (user_joined) {
 		/* what we create now must belong to the joined user namespace, so it
 		 * is created here rather than by clone3() in the runtime */
@@ -359,6 +363,8 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	if (namespaces_has(c, CLONE_NEWNS)) {
 		if (rootfs_setup(&rctx, err) < 0)
 			return -1;
+		/* entered and mounted: no handle on the host's cgroup trees stays */
+		cgroup_drop_fds(a->cgroup);
 	} else {
 		if (init_before_pivot(a, err) < 0)
 			return -1;
@@ -876,7 +882,14 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		goto out;
 	}
 	if (pid == 0) {
+		/* the init keeps no handle on the host it does not need */
 		close(sp[0]);
+		close(s->rootfd);
+		close(s->statefd);
+		if (own_pidns >= 0)
+			close(own_pidns);
+		if (own_timens >= 0)
+			close(own_timens);
 		struct init_args a = {
 			.id = id, .opts = opts, .c = c, .bundle = bundle, .rootfs = rootfs,
 			.argv = argv, .envp = envp, .nsfds = nsfds, .cgroup = s->cg, .sync = sp[1],
@@ -981,6 +994,11 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	}
 	ret = 0;
 out:
+	/* (again: an error may have come between the join and the clone) */
+	if (own_pidns >= 0)
+		setns(own_pidns, CLONE_NEWPID);
+	if (own_timens >= 0)
+		setns(own_timens, CLONE_NEWTIME);
 	if (ret < 0)
 		cella_error_wrap(err, "create `%s`", id);
 	for (size_t i = 0; i < n_nsfds; i++)
@@ -1149,7 +1167,11 @@ static int start_release(struct container_ref *l, const char *id, struct cella_e
 	/* from now on it is running (or stopped, if exec fails) */
 	unlinkat(l->statefd, START_SOCK, 0);
 	cleanup_free char *state = l->st.hooks ? state_json_for(&l->st, CELLA_STATUS_CREATED) : NULL;
-	if (write_all(fd, "S", 1) != 1 || (state && write_all(fd, state, strlen(state)) < 0))
+	if (write_all(fd, "S", 1) != 1)
+		return cella_error_set(err, errno, "start container `%s`", id);
+	/* the init reads it only for startContainer hooks: once it has exec'd,
+	 * the socket is gone, which is fine (no SIGPIPE) */
+	if (state && send(fd, state, strlen(state), MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
 		return cella_error_set(err, errno, "start container `%s`", id);
 	shutdown(fd, SHUT_WR);
 	char msg[900];
@@ -1237,7 +1259,8 @@ char *cella_state_to_json(const struct cella_state *st, bool pretty)
 
 static bool status_alive(enum cella_status s)
 {
-	return s == CELLA_STATUS_CREATED || s == CELLA_STATUS_RUNNING || s == CELLA_STATUS_PAUSED;
+	return s == CELLA_STATUS_CREATING || s == CELLA_STATUS_CREATED || s == CELLA_STATUS_RUNNING ||
+	       s == CELLA_STATUS_PAUSED;
 }
 
 /* Signal the init through a pidfd opened after the start time check: no pid reuse race. */
@@ -1319,8 +1342,8 @@ int cella_container_delete(struct cella_runtime *rt, const char *id, unsigned fl
 			ret = 0;
 		goto out;
 	}
-	if ((l.status == CELLA_STATUS_RUNNING || l.status == CELLA_STATUS_PAUSED) &&
-	    !(flags & CELLA_DELETE_FORCE)) {
+	if ((l.status == CELLA_STATUS_RUNNING || l.status == CELLA_STATUS_PAUSED ||
+	     l.status == CELLA_STATUS_CREATING) && !(flags & CELLA_DELETE_FORCE)) {
 		cella_error_set(err, EBUSY, "cannot delete container `%s` that is not stopped: %s (use --force)",
 				id, cella_status_name(l.status));
 		goto out;

@@ -129,3 +129,18 @@ def test_state_is_creating_until_create_returns(rt, bundle, hookdir):
     assert json.loads(out.read_text())["status"] == "creating"
     assert rt.state(r.cid)["status"] == "created"
     rt.delete(r.cid, force=True)
+
+
+def test_plain_delete_refuses_a_container_being_created(rt, bundle, hookdir):
+    # only --force may stop a create half-way
+    out = hookdir / "delete-rc"
+    bundle.config["hooks"] = {"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", f"id=$(sed 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/'); "
+                             f"{rt.binary} --root {rt.root} delete $id 2>/dev/null; echo $? > {out}"]}]}
+    bundle.probe_args("sleep", "30")
+    r = rt.create(bundle)
+    assert r.ok, r
+    assert out.read_text().strip() != "0"
+    assert rt.state(r.cid)["status"] == "created"
+    rt.delete(r.cid, force=True)
