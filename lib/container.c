@@ -328,6 +328,11 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 			 * sibling we fork (CLONE_PARENT), and this stage process exits */
 			if (unshare(CLONE_NEWPID) < 0)
 				return cella_error_set(err, errno, "unshare the pid namespace");
+			/* the init waits until the runtime knows its pid: nothing it
+			 * says may reach the runtime before SYNC_PID */
+			int told[2];
+			if (pipe2(told, O_CLOEXEC) < 0)
+				return cella_error_set(err, errno, "pipe");
 			struct clone_args ca = { .flags = CLONE_PARENT };
 			pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
 			if (pid < 0)
@@ -335,8 +340,14 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 			if (pid > 0) {
 				struct sync_msg pm = { .type = SYNC_PID, .code = pid };
 				send(a->sync, &pm, offsetof(struct sync_msg, msg) + 1, MSG_NOSIGNAL);
+				write_all(told[1], "", 1);
 				_exit(0);
 			}
+			close(told[1]);
+			char b;
+			if (read_all(told[0], &b, 1) != 1)
+				return cella_error_set(err, EPIPE, "the stage process went away");
+			close(told[0]);
 		}
 	}
 	if (!namespaces_has(c, CLONE_NEWNS) && init_cgroup_ready(a, err) < 0)

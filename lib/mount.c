@@ -203,7 +203,8 @@ static int mount_check_proc(const char *rootfs, int target, const struct oci_mou
 		return cella_error_set(err, errno, "resolve the mount target");
 	real[n] = '\0';
 	size_t rlen = strlen(rootfs);
-	const char *rel = strncmp(real, rootfs, rlen) ? real : real + rlen;
+	/* (a rootfs of "/" leaves the path as it is) */
+	const char *rel = rlen <= 1 || strncmp(real, rootfs, rlen) ? real : real + rlen;
 	if (strcmp(rel, "/proc") == 0) {
 		if (m->bind || !m->type || strcmp(m->type, "proc"))
 			return cella_error_set(err, EPERM, "only a proc filesystem may be mounted on /proc");
