@@ -34,23 +34,6 @@ int console_socket_connect(const char *path, struct cella_error *err)
 	return fd;
 }
 
-static int fd_send(int sock, int fd, const char *name, struct cella_error *err)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			      .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return cella_error_set(err, errno, "send the console to --console-socket");
-	return 0;
-}
-
 int console_create(int sock, const char *ptmx, const struct oci_process *p, int *slave,
 		   struct cella_error *err)
 {
@@ -67,7 +50,8 @@ int console_create(int sock, const char *ptmx, const struct oci_process *p, int 
 		struct winsize ws = { .ws_row = p->console_height, .ws_col = p->console_width };
 		ioctl(s, TIOCSWINSZ, &ws);
 	}
-	if (fd_send(sock, master, "/dev/ptmx", err) < 0) {
+	if (fd_send(sock, "/dev/ptmx", 9, master) < 0) {
+		cella_error_set(err, errno, "send the console to --console-socket");
 		close(s);
 		return -1;
 	}
@@ -89,19 +73,11 @@ int console_attach(int slave, struct cella_error *err)
 
 int console_recv(int sock, struct cella_error *err)
 {
-	char name[64], cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			      .msg_controllen = sizeof(cbuf) };
-	ssize_t r;
-	do
-		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	if (r <= 0 || !cm || cm->cmsg_type != SCM_RIGHTS)
-		return cella_error_set(err, r < 0 ? errno : EPROTO, "receive the console of the container");
+	char name[64];
 	int fd;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	ssize_t r = fd_recv(sock, name, sizeof(name), &fd);
+	if (r <= 0 || fd < 0)
+		return cella_error_set(err, r < 0 ? errno : EPROTO, "receive the console of the container");
 	return fd;
 }
 

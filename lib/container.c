@@ -97,8 +97,7 @@ static void hooks_warn(struct cella_runtime *rt, const struct oci_config *c, enu
 	}
 }
 
-/* The OCI state of a container of ours, as hooks get it on stdin. */
-static char *state_json_for(const struct container_state *st, enum cella_status status)
+char *container_state_json(const struct container_state *st, enum cella_status status)
 {
 	struct cella_state cs = { .pid = status == CELLA_STATUS_STOPPED ? 0 : st->pid, .status = status };
 	snprintf(cs.id, sizeof(cs.id), "%s", st->id);
@@ -127,41 +126,14 @@ static int sync_send(int fd, int type, const struct cella_error *e)
 static int sync_send_fd(int sock, int type, int fd)
 {
 	struct sync_msg m = { .type = type };
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = &m, .iov_len = offsetof(struct sync_msg, msg) + 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	ssize_t r;
-	do
-		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -1 : 0;
+	return fd_send(sock, &m, offsetof(struct sync_msg, msg) + 1, fd);
 }
 
 /* Receive one message and the fd it may carry (-1 if none). */
 static int sync_recv_fd(int sock, struct sync_msg *m, int *fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) - 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			      .msg_controllen = sizeof(cbuf) };
-	ssize_t r;
 	memset(m, 0, sizeof(*m));
-	*fd = -1;
-	do
-		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
-	struct cmsghdr *cm = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-	if (cm && cm->cmsg_type == SCM_RIGHTS)
-		memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	ssize_t r = fd_recv(sock, m, sizeof(*m) - 1, fd);
 	return r < 0 ? -1 : r == 0 ? 0 : 1;
 }
 
@@ -424,16 +396,7 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	*exe = process_find_executable(&c->process, err);
 	if (!*exe)
 		return -1;
-	/* Only stdio and the --preserve-fds reach the container. */
-	int keep = 3 + (a->opts->preserve_fds > 0 ? a->opts->preserve_fds : 0);
-	for (int fd = 3; fd < keep; fd++) {
-		int fl = fcntl(fd, F_GETFD);
-		if (fl >= 0)
-			fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
-	}
-	if (close_range(keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		return cella_error_set(err, errno, "mark inherited fds close-on-exec");
-	return 0;
+	return process_limit_fds(a->opts->preserve_fds, err);
 }
 
 static __attribute__((noreturn)) void init_main(struct init_args *a)
@@ -671,25 +634,6 @@ static char **strv_view(char **src, size_t n)
 	return v;
 }
 
-/* The init loaded a filter with SCMP_ACT_NOTIFY: hand its listener fd, with
- * the container's "creating" state, to linux.seccomp.listenerPath. */
-static int spawn_seccomp_notify(struct spawn *s, const struct oci_config *c, const char *id,
-				const char *bundle, const char *rootfs, int remote_fd,
-				struct cella_error *err)
-{
-	cleanup_close int fd = pidfd_getfd(s->pidfd, remote_fd, 0);
-	if (fd < 0)
-		return cella_error_set(err, errno, "take the seccomp listener fd of the init");
-	struct cella_state st = { .pid = s->pid, .status = CELLA_STATUS_CREATING };
-	snprintf(st.id, sizeof(st.id), "%s", id);
-	snprintf(st.bundle, sizeof(st.bundle), "%s", bundle);
-	snprintf(st.rootfs, sizeof(st.rootfs), "%s", rootfs);
-	cleanup_free char *json = cella_state_to_json(&st, false);
-	if (!json)
-		return cella_error_set(err, ENOMEM, "seccomp notify state");
-	return seccomp_notify_send(c->seccomp->listener_path, fd, json, c->seccomp->listener_metadata, err);
-}
-
 /* Fill in and write the state of the container being created. */
 static bool config_has_hooks(const struct oci_config *c)
 {
@@ -725,7 +669,7 @@ static int spawn_record(struct spawn *s, const char *id, const char *bundle, con
 /* prestart and createRuntime, asked for by the init right before pivot_root. */
 static int spawn_hooks_create(struct spawn *s, const struct oci_config *c, struct cella_error *err)
 {
-	cleanup_free char *state = state_json_for(&s->st, CELLA_STATUS_CREATING);
+	cleanup_free char *state = container_state_json(&s->st, CELLA_STATUS_CREATING);
 	if (!state)
 		return cella_error_set(err, ENOMEM, "hooks");
 	if (hooks_of(c, OCI_HOOK_PRESTART, state, err) < 0 || hooks_of(c, OCI_HOOK_CREATE_RUNTIME, state, err) < 0) {
@@ -951,13 +895,14 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 			goto out;
 		}
 	}
-	spawn_fill(s, id, bundle, rootfs, cgpath, c);
 	struct sync_msg m;
 	int r;
 	/* until READY (or ERROR) the init may ask for things */
 	while ((r = sync_recv(s->sync, &m)) > 0) {
 		if (m.type == SYNC_NOTIFY) {
-			if (spawn_seccomp_notify(s, c, id, bundle, rootfs, m.code, err) < 0)
+			/* the listener gets the fd while we are "creating" */
+			cleanup_free char *state = container_state_json(&s->st, CELLA_STATUS_CREATING);
+			if (seccomp_notify_take(s->pidfd, m.code, c->seccomp, state, err) < 0)
 				goto out;
 		} else if (m.type == SYNC_PID) {
 			/* the stage process exits; its child is the init, and ours (CLONE_PARENT) */
@@ -1053,7 +998,7 @@ static int spawn_confirm_exec(struct spawn *s, struct cella_error *err)
 	if (sync_send(s->sync, SYNC_START, NULL) < 0)
 		return cella_error_set(err, errno, "start the container");
 	if (s->config->n_hooks[OCI_HOOK_START_CONTAINER]) {
-		cleanup_free char *state = state_json_for(&s->st, CELLA_STATUS_CREATED);
+		cleanup_free char *state = container_state_json(&s->st, CELLA_STATUS_CREATED);
 		if (!state || send(s->sync, state, strlen(state), MSG_NOSIGNAL) < 0)
 			return cella_error_set(err, errno, "start the container");
 	}
@@ -1088,7 +1033,7 @@ int cella_container_run(struct cella_runtime *rt, const char *id, const struct c
 	if (r == 0) {
 		r = spawn_confirm_exec(&s, err);
 		if (r == 0 && s.config->n_hooks[OCI_HOOK_POSTSTART]) {
-			cleanup_free char *state = state_json_for(&s.st, CELLA_STATUS_RUNNING);
+			cleanup_free char *state = container_state_json(&s.st, CELLA_STATUS_RUNNING);
 			hooks_warn(rt, s.config, OCI_HOOK_POSTSTART, state);
 		}
 		if (r == 0 && !opts->detach) {
@@ -1096,7 +1041,7 @@ int cella_container_run(struct cella_runtime *rt, const char *id, const struct c
 			if (r == 0 && (r = cgroup_destroy(s.cg, err)) == 0)
 				r = state_remove(s.rootfd, id, err);
 			if (r == 0 && s.config->n_hooks[OCI_HOOK_POSTSTOP]) {
-				cleanup_free char *state = state_json_for(&s.st, CELLA_STATUS_STOPPED);
+				cleanup_free char *state = container_state_json(&s.st, CELLA_STATUS_STOPPED);
 				hooks_warn(rt, s.config, OCI_HOOK_POSTSTOP, state);
 			}
 		}
@@ -1177,7 +1122,7 @@ static int start_release(struct container_ref *l, const char *id, struct cella_e
 		return cella_error_set(err, errno, "start container `%s`", id);
 	/* from now on it is running (or stopped, if exec fails) */
 	unlinkat(l->statefd, START_SOCK, 0);
-	cleanup_free char *state = l->st.hooks ? state_json_for(&l->st, CELLA_STATUS_CREATED) : NULL;
+	cleanup_free char *state = l->st.hooks ? container_state_json(&l->st, CELLA_STATUS_CREATED) : NULL;
 	if (write_all(fd, "S", 1) != 1)
 		return cella_error_set(err, errno, "start container `%s`", id);
 	/* the init reads it only for startContainer hooks: once it has exec'd,
@@ -1205,7 +1150,7 @@ static void container_hooks_warn(struct cella_runtime *rt, const struct containe
 		rt_log(rt, CELLA_LOG_WARNING, "%s hooks not run: %s", hook_names[k], e.msg);
 		return;
 	}
-	cleanup_free char *state = state_json_for(&l->st, status);
+	cleanup_free char *state = container_state_json(&l->st, status);
 	hooks_warn(rt, c, k, state);
 	oci_config_free(c);
 }

@@ -99,6 +99,8 @@ int process_prepare_privileged(const struct oci_config *c, bool no_new_keyring, 
 int process_switch_user(const struct oci_config *c, struct cella_error *err);
 int process_prepare(const struct oci_config *c, bool no_new_keyring, const char *id,
 		    struct cella_error *err);
+/* Only stdio and fds 3 .. 3+preserve_fds-1 survive the coming execve. */
+int process_limit_fds(int preserve_fds, struct cella_error *err);
 /* HOME of uid from the container's /etc/passwd ("/" if none); caller frees. */
 char *process_home(uid_t uid);
 /* Resolve args[0] through PATH of the process env; caller frees. */
@@ -142,6 +144,8 @@ struct container_ref {
 	struct cgroup *cg;          /* NULL unless asked for (or missing) */
 	enum cella_status status;
 };
+/* The OCI state JSON (for hooks and seccomp listeners) of a container of ours. */
+char *container_state_json(const struct container_state *st, enum cella_status status);
 int container_ref_open(struct cella_runtime *rt, const char *id, bool want_cgroup,
 		       struct container_ref *ref, struct cella_error *err);
 void container_ref_close(struct container_ref *ref);
@@ -195,6 +199,11 @@ int seccomp_install(struct seccomp_filter *f, int *notify_fd, struct cella_error
  * state, whose "pid" it repeats) and `notify_fd` to the listener socket. */
 int seccomp_notify_send(const char *listener_path, int notify_fd, const char *state_json,
 			const char *metadata, struct cella_error *err);
+/* The runtime's side of a NOTIFY filter: take the listener fd `remote_fd`
+ * of the process behind `pidfd` and send it with `state_json` (may be NULL:
+ * out of memory) to the profile's listenerPath. */
+int seccomp_notify_take(int pidfd, int remote_fd, const struct oci_seccomp *s, const char *state_json,
+			struct cella_error *err);
 void seccomp_filter_free(struct seccomp_filter *f);
 
 #endif

@@ -155,16 +155,7 @@ static int exec_child_setup(struct exec_ctx *x, char **exe, struct cella_error *
 	*exe = process_find_executable(p, err);
 	if (!*exe)
 		return -1;
-	/* Only stdio and the --preserve-fds reach the process. */
-	int keep = 3 + x->preserve_fds;
-	for (int fd = 3; fd < keep; fd++) {
-		int fl = fcntl(fd, F_GETFD);
-		if (fl >= 0)
-			fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
-	}
-	if (close_range(keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		return cella_error_set(err, errno, "mark inherited fds close-on-exec");
-	return 0;
+	return process_limit_fds(x->preserve_fds, err);
 }
 
 static __attribute__((noreturn)) void exec_child(struct exec_ctx *x)
@@ -380,25 +371,6 @@ static int exec_check_opts(const struct cella_exec_opts *o, bool terminal, struc
 	return 0;
 }
 
-/* Hand the exec'd process's listener fd, with the container's state, to
- * linux.seccomp.listenerPath (a host path: the runtime's job). */
-static int exec_seccomp_notify(const struct container_ref *ref, const struct oci_config *c, int pidfd,
-			       int remote_fd, struct cella_error *err)
-{
-	cleanup_close int fd = pidfd_getfd(pidfd, remote_fd, 0);
-	if (fd < 0)
-		return cella_error_set(err, errno, "take the seccomp listener fd of the process");
-	struct cella_state st = { .pid = ref->st.pid, .status = ref->status };
-	snprintf(st.id, sizeof(st.id), "%s", ref->st.id);
-	snprintf(st.bundle, sizeof(st.bundle), "%s", ref->st.bundle);
-	snprintf(st.rootfs, sizeof(st.rootfs), "%s", ref->st.rootfs);
-	snprintf(st.created, sizeof(st.created), "%s", ref->st.created);
-	st.annotations_json = ref->st.annotations_json;
-	cleanup_free char *json = cella_state_to_json(&st, false);
-	if (!json)
-		return cella_error_set(err, ENOMEM, "seccomp notify state");
-	return seccomp_notify_send(c->seccomp->listener_path, fd, json, c->seccomp->listener_metadata, err);
-}
 
 static int exec_run(struct container_ref *ref, const struct cella_exec_opts *o, int *wstatus,
 		    struct cella_error *err)
@@ -533,7 +505,9 @@ static int exec_run(struct container_ref *ref, const struct cella_exec_opts *o, 
 		if (r == 0)
 			break;
 		if (m.type == EXEC_NOTIFY) {
-			if (exec_seccomp_notify(ref, c, child_pidfd, m.code, err) < 0)
+			/* the listener gets the exec'd process's fd with the container's state */
+			cleanup_free char *state = container_state_json(&ref->st, ref->status);
+			if (seccomp_notify_take(child_pidfd, m.code, c->seccomp, state, err) < 0)
 				goto out;
 			if (write_all(sp[0], "N", 1) != 1) {
 				cella_error_set(err, errno, "wait for the process to start");

@@ -93,6 +93,19 @@ int process_prepare(const struct oci_config *c, bool no_new_keyring, const char 
 	return process_switch_user(c, err);
 }
 
+int process_limit_fds(int preserve_fds, struct cella_error *err)
+{
+	int keep = 3 + (preserve_fds > 0 ? preserve_fds : 0);
+	for (int fd = 3; fd < keep; fd++) {
+		int fl = fcntl(fd, F_GETFD);
+		if (fl >= 0)
+			fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+	}
+	if (close_range(keep, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return cella_error_set(err, errno, "mark inherited fds close-on-exec");
+	return 0;
+}
+
 /* HOME of `uid` in the container's /etc/passwd, "/" when it has none. */
 char *process_home(uid_t uid)
 {

@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -522,6 +523,17 @@ int seccomp_install(struct seccomp_filter *f, int *notify_fd, struct cella_error
 	return 0;
 }
 
+int seccomp_notify_take(int pidfd, int remote_fd, const struct oci_seccomp *s, const char *state_json,
+			struct cella_error *err)
+{
+	cleanup_close int fd = pidfd_getfd(pidfd, remote_fd, 0);
+	if (fd < 0)
+		return cella_error_set(err, errno, "take the seccomp listener fd of the container process");
+	if (!state_json)
+		return cella_error_set(err, ENOMEM, "seccomp notify state");
+	return seccomp_notify_send(s->listener_path, fd, state_json, s->listener_metadata, err);
+}
+
 void seccomp_filter_free(struct seccomp_filter *f)
 {
 	if (!f)
@@ -534,38 +546,6 @@ void seccomp_filter_free(struct seccomp_filter *f)
 
 static void cleanup_jsonp(json_t **j) { json_decref(*j); }
 #define cleanup_json __attribute__((cleanup(cleanup_jsonp)))
-
-/* sendmsg() the whole of `buf`, with `fd` attached to the first byte. */
-static int send_with_fd(int sock, const char *buf, size_t len, int fd)
-{
-	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
-	memset(&ctl, 0, sizeof(ctl));
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-			      .msg_controllen = sizeof(ctl.b) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-
-	ssize_t n;
-	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -1;
-	/* a stream socket may take less: the rest goes without the fd */
-	while ((size_t)n < len) {
-		ssize_t m = send(sock, buf + n, len - (size_t)n, MSG_NOSIGNAL);
-		if (m < 0 && errno == EINTR)
-			continue;
-		if (m <= 0)
-			return -1;
-		n += m;
-	}
-	return 0;
-}
 
 /*
  * The runtime-spec's containerProcessState: {"ociVersion", "fds":
@@ -605,7 +585,7 @@ int seccomp_notify_send(const char *listener_path, int notify_fd, const char *st
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return cella_error_set(err, errno, "connect to the seccomp listener `%s`", listener_path);
-	if (send_with_fd(sock, text, strlen(text), notify_fd) < 0)
+	if (fd_send(sock, text, strlen(text), notify_fd) < 0)
 		return cella_error_set(err, errno, "send to the seccomp listener `%s`", listener_path);
 	return 0;
 }

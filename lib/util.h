@@ -39,6 +39,12 @@ void cleanup_strvp(char ***v);   /* NULL-terminated array of strings */
 /* Full-length read/write retrying on EINTR and short counts. */
 ssize_t read_all(int fd, void *buf, size_t len);
 ssize_t write_all(int fd, const void *buf, size_t len);
+/* sendmsg() all of `buf` with `fd` (if >= 0) attached as SCM_RIGHTS;
+ * MSG_NOSIGNAL, EINTR retried, short stream sends completed. */
+int fd_send(int sock, const void *buf, size_t len, int fd);
+/* recvmsg() into `buf` and the SCM_RIGHTS fd that came with it (O_CLOEXEC;
+ * *fd = -1 if none).  Bytes received, 0 at EOF, -1 with errno. */
+ssize_t fd_recv(int sock, void *buf, size_t len, int *fd);
 /* Read a whole file (NUL-terminated); dirfd may be AT_FDCWD. */
 char *read_file_at(int dirfd, const char *path, size_t *len, struct cella_error *err);
 /* Write `data` to an existing file (O_WRONLY|O_TRUNC, no O_CREAT). */

@@ -65,10 +65,26 @@ def short_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def _parent_cgroups(name):
+    # the clients put their containers under a parent cgroup of their own
+    # (podman: "libpod_parent", containerd: its namespace), which stays
+    root = Path("/sys/fs/cgroup")
+    return set(root.glob(f"*/{name}")) | set(root.glob(name))
+
+
+def _remove_new_cgroups(name, before):
+    for d in _parent_cgroups(name) - before:
+        for sub in sorted(d.rglob("*"), key=lambda x: -len(x.parts)):
+            if sub.is_dir():
+                sub.rmdir()
+        d.rmdir()
+
+
 @pytest.fixture
 def podman(short_dir, image_tar):
     if not _have("podman"):
         pytest.skip("podman is not installed")
+    cgroups_before = _parent_cgroups("libpod_parent")
     base = short_dir / "p"
     cmd = ["podman", "--root", str(base / "storage"), "--runroot", str(base / "run"),
            "--runtime", RUNTIME, "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
@@ -80,6 +96,7 @@ def podman(short_dir, image_tar):
     yield p
     p("rm", "--all", "--force", check=False)
     p("rmi", "--all", "--force", check=False)
+    _remove_new_cgroups("libpod_parent", cgroups_before)
     _run(["umount", "-R", str(base)], check=False)
     shutil.rmtree(base, ignore_errors=True)
 
@@ -141,6 +158,7 @@ def containerd(short_dir, image_tar):
         pytest.skip("podman makes the OCI archive ctr imports")
     base = short_dir / "c"
     base.mkdir()
+    cgroups_before = _parent_cgroups("cella-test")
     sock = base / "c.sock"
     log = open(base / "log", "w")
     d = subprocess.Popen(["containerd", "--root", str(base / "root"), "--state", str(base / "state"),
@@ -174,6 +192,7 @@ def containerd(short_dir, image_tar):
         os.killpg(d.pid, signal.SIGTERM)
         d.wait(timeout=30)
         log.close()
+        _remove_new_cgroups("cella-test", cgroups_before)
 
 
 def test_containerd_run(containerd):
