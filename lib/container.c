@@ -221,23 +221,51 @@ static int init_cgroup_ready(void *data, struct cella_error *err)
 	return 0;
 }
 
-/* A state JSON the runtime sends as its own message (any size). */
+/*
+ * A state JSON of any size over the seqpacket pair: its length, then
+ * chunks small enough for any socket buffer.
+ */
+#define SYNC_TEXT_CHUNK 32768
+
+static int sync_send_text(int sock, const char *text)
+{
+	size_t len = strlen(text);
+	if (send(sock, &len, sizeof(len), MSG_NOSIGNAL) < 0)
+		return -1;
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < SYNC_TEXT_CHUNK ? len - off : SYNC_TEXT_CHUNK;
+		ssize_t r = send(sock, text + off, n, MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
 static char *sync_recv_text(int sock)
 {
-	size_t cap = 65536;
-	char *buf = malloc(cap);
+	size_t len;
 	ssize_t n;
+	do
+		n = recv(sock, &len, sizeof(len), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(len) || len > (64u << 20))
+		return NULL;
+	cleanup_free char *buf = malloc(len + 1);
 	if (!buf)
 		return NULL;
-	do
-		n = recv(sock, buf, cap - 1, 0);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0) {
-		free(buf);
-		return NULL;
+	for (size_t off = 0; off < len;) {
+		n = recv(sock, buf + off, len - off < SYNC_TEXT_CHUNK ? len - off : SYNC_TEXT_CHUNK, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		off += (size_t)n;
 	}
-	buf[n] = '\0';
-	return buf;
+	buf[len] = '\0';
+	return steal_pointer(&buf);
 }
 
 /*
@@ -432,10 +460,8 @@ static __attribute__((noreturn)) void init_main(struct init_args *a)
 		/* the starter sent our state after the start byte */
 		cleanup_free char *state = NULL;
 		if (a->start_listen >= 0) {
-			char buf[65536];
-			ssize_t n = read_all(chan, buf, sizeof(buf) - 1);
-			buf[n > 0 ? n : 0] = '\0';
-			state = xstrdup(buf);
+			struct cella_error ignored;
+			state = read_fd_text(chan, NULL, &ignored);
 		} else {
 			state = sync_recv_text(chan);
 		}
@@ -676,7 +702,7 @@ static int spawn_hooks_create(struct spawn *s, const struct oci_config *c, struc
 		sync_send(s->sync, SYNC_ERROR, err);
 		return -1;
 	}
-	if (sync_send(s->sync, SYNC_GO, NULL) < 0 || send(s->sync, state, strlen(state), MSG_NOSIGNAL) < 0)
+	if (sync_send(s->sync, SYNC_GO, NULL) < 0 || sync_send_text(s->sync, state) < 0)
 		return cella_error_set(err, errno, "answer the container init");
 	return 0;
 }
@@ -701,6 +727,8 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 
 	if (!name_is_valid(id))
 		return cella_error_set(err, EINVAL, "invalid container id `%s`: use letters, digits and _.+- (not first)", id);
+	if (process_check_preserved_fds(opts->preserve_fds, err) < 0)
+		return -1;
 	bundle = realpath_or_error(opts->bundle ? opts->bundle : ".", "bundle", err);
 	if (!bundle)
 		return -1;
@@ -999,7 +1027,7 @@ static int spawn_confirm_exec(struct spawn *s, struct cella_error *err)
 		return cella_error_set(err, errno, "start the container");
 	if (s->config->n_hooks[OCI_HOOK_START_CONTAINER]) {
 		cleanup_free char *state = container_state_json(&s->st, CELLA_STATUS_CREATED);
-		if (!state || send(s->sync, state, strlen(state), MSG_NOSIGNAL) < 0)
+		if (!state || sync_send_text(s->sync, state) < 0)
 			return cella_error_set(err, errno, "start the container");
 	}
 	int r = sync_recv(s->sync, &m);

@@ -100,6 +100,7 @@ int process_switch_user(const struct oci_config *c, struct cella_error *err);
 int process_prepare(const struct oci_config *c, bool no_new_keyring, const char *id,
 		    struct cella_error *err);
 /* Only stdio and fds 3 .. 3+preserve_fds-1 survive the coming execve. */
+int process_check_preserved_fds(int preserve_fds, struct cella_error *err);
 int process_limit_fds(int preserve_fds, struct cella_error *err);
 /* HOME of uid from the container's /etc/passwd ("/" if none); caller frees. */
 char *process_home(uid_t uid);

@@ -349,19 +349,6 @@ static int exec_process_build(const struct oci_config *c, const struct cella_exe
 /* ------------------------------------------------------------------ */
 /* The runtime side.                                                    */
 
-/* Checked before we open anything: a gap in the range would be filled by
- * one of our own fds, which would then leak into the container. */
-static int exec_check_fds(const struct cella_exec_opts *o, struct cella_error *err)
-{
-	if (o->preserve_fds < 0)
-		return cella_error_set(err, EINVAL, "--preserve-fds: negative");
-	for (int fd = 3; fd < 3 + o->preserve_fds; fd++)
-		if (fcntl(fd, F_GETFD) < 0)
-			return cella_error_set(err, EBADF, "--preserve-fds %d: fd %d is not open",
-					       o->preserve_fds, fd);
-	return 0;
-}
-
 static int exec_check_opts(const struct cella_exec_opts *o, bool terminal, struct cella_error *err)
 {
 	if (o->console_socket && !terminal)
@@ -559,7 +546,7 @@ int cella_container_exec(struct cella_runtime *rt, const char *id, const struct 
 			 int *wstatus, struct cella_error *err)
 {
 	struct container_ref ref;
-	if (exec_check_fds(opts, err) < 0)
+	if (process_check_preserved_fds(opts->preserve_fds, err) < 0)
 		return cella_error_wrap(err, "exec in `%s`", id);
 	int ret = container_ref_open(rt, id, true, &ref, err);
 	if (ret == 0)

@@ -93,6 +93,18 @@ int process_prepare(const struct oci_config *c, bool no_new_keyring, const char 
 	return process_switch_user(c, err);
 }
 
+/* Checked before we open anything: a gap in the range would be filled by
+ * one of our own fds, which would then leak into the container. */
+int process_check_preserved_fds(int preserve_fds, struct cella_error *err)
+{
+	if (preserve_fds < 0)
+		return cella_error_set(err, EINVAL, "--preserve-fds: negative");
+	for (int fd = 3; fd < 3 + preserve_fds; fd++)
+		if (fcntl(fd, F_GETFD) < 0)
+			return cella_error_set(err, EBADF, "--preserve-fds %d: fd %d is not open", preserve_fds, fd);
+	return 0;
+}
+
 int process_limit_fds(int preserve_fds, struct cella_error *err)
 {
 	int keep = 3 + (preserve_fds > 0 ? preserve_fds : 0);

@@ -63,17 +63,12 @@ ssize_t write_all(int fd, const void *buf, size_t len)
 	return done;
 }
 
-char *read_file_at(int dirfd, const char *path, size_t *lenp, struct cella_error *err)
+char *read_fd_text(int fd, size_t *lenp, struct cella_error *err)
 {
-	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		cella_error_set(err, errno, "open `%s`", path);
-		return NULL;
-	}
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap + 1);
 	if (!buf) {
-		cella_error_set(err, ENOMEM, "read `%s`", path);
+		cella_error_set(err, ENOMEM, "read");
 		return NULL;
 	}
 	for (;;) {
@@ -81,7 +76,7 @@ char *read_file_at(int dirfd, const char *path, size_t *lenp, struct cella_error
 			char *n = realloc(buf, cap * 2 + 1);
 			if (!n) {
 				free(buf);
-				cella_error_set(err, ENOMEM, "read `%s`", path);
+				cella_error_set(err, ENOMEM, "read");
 				return NULL;
 			}
 			buf = n;
@@ -92,7 +87,7 @@ char *read_file_at(int dirfd, const char *path, size_t *lenp, struct cella_error
 			if (errno == EINTR)
 				continue;
 			free(buf);
-			cella_error_set(err, errno, "read `%s`", path);
+			cella_error_set(err, errno, "read");
 			return NULL;
 		}
 		if (r == 0)
@@ -102,6 +97,19 @@ char *read_file_at(int dirfd, const char *path, size_t *lenp, struct cella_error
 	buf[len] = '\0';
 	if (lenp)
 		*lenp = len;
+	return buf;
+}
+
+char *read_file_at(int dirfd, const char *path, size_t *lenp, struct cella_error *err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cella_error_set(err, errno, "open `%s`", path);
+		return NULL;
+	}
+	char *buf = read_fd_text(fd, lenp, err);
+	if (!buf)
+		cella_error_wrap(err, "read `%s`", path);
 	return buf;
 }
 

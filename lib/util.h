@@ -46,6 +46,8 @@ int fd_send(int sock, const void *buf, size_t len, int fd);
  * *fd = -1 if none).  Bytes received, 0 at EOF, -1 with errno. */
 ssize_t fd_recv(int sock, void *buf, size_t len, int *fd);
 /* Read a whole file (NUL-terminated); dirfd may be AT_FDCWD. */
+/* Everything up to EOF, NUL-terminated. */
+char *read_fd_text(int fd, size_t *len, struct cella_error *err);
 char *read_file_at(int dirfd, const char *path, size_t *len, struct cella_error *err);
 /* Write `data` to an existing file (O_WRONLY|O_TRUNC, no O_CREAT). */
 int write_file_at(int dirfd, const char *path, const char *data, size_t len, struct cella_error *err);

@@ -747,6 +747,37 @@ def test_runtime_binary_not_writable_through_proc_exe(rt, ab):
     assert not d["writable"], (d, x)
 
 
+@pytest.mark.cella_only
+def test_container_processes_run_from_a_sealed_copy(rt, bundle):
+    """Before it execs, a created container's init is the runtime: its
+    executable must be a view no one can write (a read-only overlay of the
+    binary's directory, or a sealed memfd copy), not the host's binary, so
+    that even a process that reached /proc/PID/exe could not change it."""
+    import errno
+    import fcntl
+    bundle.probe_args("exit", "0")
+    r = rt.create(bundle)
+    assert r.ok, r
+    exe = f"/proc/{rt.state(r.cid)['pid']}/exe"
+    host = os.stat(rt.binary)
+    st = os.stat(exe)
+    assert (st.st_dev, st.st_ino) != (host.st_dev, host.st_ino), os.readlink(exe)
+    if os.readlink(exe).startswith("/memfd:"):
+        fd = os.open(exe, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+        finally:
+            os.close(fd)
+        want = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+        assert seals & want == want, seals
+    else:
+        assert os.statvfs(exe).f_flag & os.ST_RDONLY
+        with pytest.raises(OSError) as e:
+            os.close(os.open(exe, os.O_WRONLY))
+        assert e.value.errno == errno.EROFS, e.value
+    rt.delete(r.cid, force=True)
+
+
 @pytest.mark.parametrize("how", ["args0", "symlink", "script"])
 def test_container_cannot_run_the_runtime_binary(rt, bundle, how):
     """The init's /proc/self/exe is cella-runtime until execve: an entrypoint

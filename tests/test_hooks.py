@@ -144,3 +144,23 @@ def test_plain_delete_refuses_a_container_being_created(rt, bundle, hookdir):
     assert out.read_text().strip() != "0"
     assert rt.state(r.cid)["status"] == "created"
     rt.delete(r.cid, force=True)
+
+
+@pytest.mark.parametrize("mode", ["run", "create"])
+def test_hooks_get_a_large_state_whole(rt, bundle, hookdir, mode):
+    # annotations make the state larger than any one socket message
+    bundle.config["annotations"] = {f"k{i}": "v" * 1000 for i in range(300)}
+    _all_hooks(bundle, hookdir)
+    bundle.probe_args("exit", "0")
+    if mode == "run":
+        r = rt.run(bundle)
+        assert r.ok, r
+    else:
+        r = rt.create(bundle)
+        assert r.ok, r
+        assert rt.start(r.cid).ok
+        rt.delete(r.cid, force=True)
+    for kind in ("prestart", "createRuntime", "createContainer", "startContainer", "poststart"):
+        st = _state(hookdir / kind)
+        assert len(st["annotations"]) == 300, kind
+        assert st["annotations"]["k299"] == "v" * 1000, kind

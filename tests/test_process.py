@@ -487,3 +487,21 @@ def test_preserve_fds_with_create(rt, bundle):
     fds = {f["fd"]: f["target"] for f in json.loads(rt.output(cid).splitlines()[-1])}
     assert sorted(fds) == [0, 1, 2, 3], fds
     assert fds[3].endswith("/preserved-create")
+
+
+@pytest.mark.cella_only
+@pytest.mark.parametrize("log", [False, True])
+def test_preserve_fds_must_be_open(rt, bundle, log):
+    # --preserve-fds 2 with only fd 3 passed: fd 4 would be one of ours
+    # (the --log file, say), handed to the container
+    bundle.probe_args("fds")
+    bundle.write()
+    cid = rt.track(rt.new_id())
+    extra = ["--log", str(rt.base / "runtime.log")] if log else []
+    argv = [*rt.global_args(), *extra, "run", "--preserve-fds", "2", "--bundle",
+            str(bundle.path), cid]
+    p = subprocess.run(["/bin/sh", "-c", "exec 3</dev/null 4<&-; exec \"$@\"", "sh", *map(str, argv)],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert p.returncode != 0, p
+    err = p.stderr + ((rt.base / "runtime.log").read_text() if log else "")
+    assert "fd 4 is not open" in err, (p, err)

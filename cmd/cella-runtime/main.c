@@ -5,6 +5,7 @@
  * the command table and the edge where a failed command's error is printed
  * once and turned into the exit status.
  */
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ static const struct opt global_opts[] = {
 #define CMD_ID (1u << 0)
 /* Options end at the id: what follows goes to ps(1). */
 #define CMD_STOP_AT_ARG (1u << 1)
+/* Puts a process into a container: runs from a sealed copy of the binary. */
+#define CMD_SEALED (1u << 2)
 #define ANY_ARGS -1
 
 struct command {
@@ -61,10 +64,10 @@ struct command {
 static cmd_fn cmd_help;
 
 static const struct command commands[] = {
-	{ "create", cmd_create, { create_opts }, CMD_ID, 0, "<container-id>", "create a container" },
+	{ "create", cmd_create, { create_opts }, CMD_ID | CMD_SEALED, 0, "<container-id>", "create a container" },
 	{ "start", cmd_start, { NULL }, CMD_ID, 0, "<container-id>",
 	  "start the user process of a created container" },
-	{ "run", cmd_run, { create_opts, run_opts }, CMD_ID, 0, "<container-id>",
+	{ "run", cmd_run, { create_opts, run_opts }, CMD_ID | CMD_SEALED, 0, "<container-id>",
 	  "create and start a container, wait for it unless detached" },
 	{ "state", cmd_state, { NULL }, CMD_ID, 0, "<container-id>",
 	  "print the OCI state of a container as JSON" },
@@ -81,7 +84,7 @@ static const struct command commands[] = {
 	  "resume the processes of a paused container" },
 	{ "features", cmd_features, { NULL }, 0, 0, "", "print the enabled features as JSON" },
 	{ "spec", cmd_spec, { spec_opts }, 0, 0, "", "write a default config.json" },
-	{ "exec", cmd_exec, { exec_opts }, CMD_ID | CMD_STOP_AT_ARG, ANY_ARGS,
+	{ "exec", cmd_exec, { exec_opts }, CMD_ID | CMD_STOP_AT_ARG | CMD_SEALED, ANY_ARGS,
 	  "<container-id> [command [args...]]", "run a new process in a running container" },
 	{ "update", cmd_update, { update_opts }, CMD_ID, 0, "<container-id>",
 	  "change the resource limits of a container" },
@@ -156,6 +159,9 @@ int print_text(const char *text, const char *what, struct cella_error *err)
 }
 
 /* Parse a command's options and arguments into `a`, then run it. */
+/* fds 3, 4, ... open when we started, up to the first gap */
+static int inherited_fds;
+
 static int command_parse_run(const struct command *c, struct cella_runtime *rt, struct cmd_args *a,
 			     int argc, char **argv, struct cella_error *err)
 {
@@ -181,6 +187,12 @@ static int command_parse_run(const struct command *c, struct cella_runtime *rt, 
 				       command_synopsis(c, synopsis, sizeof(synopsis)));
 	a->rest = argv + first;
 	a->nrest = npos - first;
+	int preserve = a->create.preserve_fds > a->exec.preserve_fds ? a->create.preserve_fds
+								     : a->exec.preserve_fds;
+	/* counted at startup: our own fds (the log) must not fill a gap */
+	if (preserve > inherited_fds)
+		return cella_error_set(err, EBADF, "--preserve-fds %d: fd %d is not open", preserve,
+				       3 + inherited_fds);
 	return c->run(rt, a, err);
 }
 
@@ -240,8 +252,13 @@ int main(int argc, char **argv)
 	bool help = false;
 	int npos, status = -1;
 
+	while (fcntl(3 + inherited_fds, F_GETFD) >= 0)
+		inherited_fds++;
 	if (argc < 1)
 		return 1;
+	/* option parsing reorders argv; a re-exec gets it as we did */
+	cleanup_free char **argv0 = xmalloc0((argc + 1) * sizeof(*argv));
+	memcpy(argv0, argv, (argc + 1) * sizeof(*argv));
 	if (opts_parse(globals, &g, argc - 1, argv + 1, true, &npos, &help, &err) < 0)
 		goto out;
 	if (g.version) {
@@ -266,6 +283,8 @@ int main(int argc, char **argv)
 		cella_error_set(&err, 0, "unknown command `%s`", argv[1]);
 		goto out;
 	}
+	if ((c->flags & CMD_SEALED) && cella_exe_seal(argv0, &err) < 0)
+		goto out;
 	status = command_exec(c, &rt, npos - 1, argv + 2, &err);
 	if (status >= 0 && (fflush(stdout) != 0 || ferror(stdout))) {
 		cella_error_set(&err, errno, "write to stdout");

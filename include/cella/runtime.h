@@ -64,6 +64,16 @@ struct cella_create_opts {
 #define CELLA_DELETE_FORCE (1u << 0)
 
 CELLA_API const char *cella_version(void);
+
+/*
+ * Re-exec the calling program from a sealed memfd copy of itself, unless it
+ * already runs from one: processes put into a container are forks of it
+ * until they exec, and their /proc/PID/exe must not lead to a writable
+ * binary on the host.  Returns 0 when already sealed; -1 on failure; does
+ * not return otherwise.
+ */
+CELLA_API int cella_exe_seal(char *const argv[], struct cella_error *err);
+CELLA_API bool cella_exe_is_sealed(void);
 CELLA_API const char *cella_status_name(enum cella_status s);
 
 CELLA_API int cella_container_create(struct cella_runtime *rt, const char *id,
