@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Opening a host: its directories, its database, the engine's state root. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "util.h"
+
+#define DEFAULT_VAR "/var/lib/cella"
+#define DEFAULT_RUN "/run/cella"
+#define DEFAULT_LOG "/var/log/cella"
+
+static char *dir_of_self(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return xstrdup("/usr/libexec/cella");
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	return xstrdup(exe);
+}
+
+int cella_host_open(const struct cella_host_opts *opts, struct cella_host **out, struct cella_error *err)
+{
+	static const struct cella_host_opts none;
+	if (!opts)
+		opts = &none;
+	struct cella_host *h = xmalloc0(sizeof(*h));
+	h->var_dir = xstrdup(opts->var_dir ? opts->var_dir : DEFAULT_VAR);
+	h->run_dir = xstrdup(opts->run_dir ? opts->run_dir : DEFAULT_RUN);
+	h->log_dir = xstrdup(opts->log_dir ? opts->log_dir : DEFAULT_LOG);
+	h->libexec = opts->libexec ? xstrdup(opts->libexec) : dir_of_self();
+	h->rt.root = xasprintf("%s/runtime", h->run_dir);
+
+	static const char *const var_sub[] = { "", "/images", "/instances", "/snapshots" };
+	static const char *const run_sub[] = { "", "/instances", "/runtime" };
+	for (size_t i = 0; i < ARRAY_SIZE(var_sub); i++) {
+		cleanup_free char *d = xasprintf("%s%s", h->var_dir, var_sub[i]);
+		if (mkdir_p(d, 0711, err) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(run_sub); i++) {
+		cleanup_free char *d = xasprintf("%s%s", h->run_dir, run_sub[i]);
+		if (mkdir_p(d, 0711, err) < 0)
+			goto fail;
+	}
+	if (mkdir_p(h->log_dir, 0700, err) < 0)
+		goto fail;
+	char *dbpath = xasprintf("%s/cella.db", h->var_dir);
+	int r = db_open(dbpath, &h->db, err);
+	free(dbpath);
+	if (r < 0)
+		goto fail;
+	*out = h;
+	return 0;
+fail:
+	cella_host_close(h);
+	return -1;
+}
+
+void cella_host_close(struct cella_host *h)
+{
+	if (!h)
+		return;
+	if (h->db)
+		sqlite3_close(h->db);
+	free(h->var_dir);
+	free(h->run_dir);
+	free(h->log_dir);
+	free(h->libexec);
+	free((char *)h->rt.root);
+	free(h);
+}
+
+const char *cella_host_run_dir(const struct cella_host *h)
+{
+	return h->run_dir;
+}
+
+const char *cella_host_var_dir(const struct cella_host *h)
+{
+	return h->var_dir;
+}
+
+int cella_error_http_status(int code)
+{
+	switch (code) {
+	case EINVAL:
+	case ERANGE:
+	case ENAMETOOLONG:
+	case E2BIG:
+		return 400;
+	case EPERM:
+	case EACCES:
+		return 403;
+	case ENOENT:
+	case ESRCH:
+		return 404;
+	case EEXIST:
+	case EBUSY:
+	case EALREADY:
+	case ENOTEMPTY:
+		return 409;
+	case ENOSPC:
+	case EDQUOT:
+		return 507;
+	case ENOSYS:
+	case EOPNOTSUPP:
+		return 501;
+	default:
+		return 500;
+	}
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The management layer's internal view of a host (see include/cella/manager.h). */
+#ifndef CELLA_HOST_H
+#define CELLA_HOST_H
+
+#include <sqlite3.h>
+
+#include <cella/manager.h>
+
+struct cella_host {
+	char *var_dir;     /* /var/lib/cella */
+	char *run_dir;     /* /run/cella */
+	char *log_dir;     /* /var/log/cella */
+	char *libexec;     /* where cella-monitor lives */
+	sqlite3 *db;       /* VAR/cella.db, WAL */
+	struct cella_runtime rt; /* the engine, state under RUN/runtime */
+};
+
+/* lib/db.c: open (creating or migrating the schema) the database at `path`. */
+int db_open(const char *path, sqlite3 **out, struct cella_error *err);
+/* Run SQL without results; err says what failed with sqlite's message. */
+int db_exec(sqlite3 *db, const char *sql, struct cella_error *err);
+/* Prepare `sql`; on failure err names it. */
+sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql, struct cella_error *err);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK */
+int db_begin(sqlite3 *db, struct cella_error *err);
+int db_commit(sqlite3 *db, struct cella_error *err);
+void db_rollback(sqlite3 *db);
+/* Map the last sqlite error of `db` to err (SQLITE_CONSTRAINT_UNIQUE -> EEXIST, SQLITE_FULL -> ENOSPC). */
+int db_error(sqlite3 *db, struct cella_error *err, const char *what);
+
+static inline void cleanup_stmtp(sqlite3_stmt **s) { if (*s) sqlite3_finalize(*s); }
+#define cleanup_stmt __attribute__((cleanup(cleanup_stmtp)))
+
+/* RFC 3339 UTC time of now, in buf (>= 32 bytes). */
+const char *time_now_rfc3339(char *buf, size_t len);
+
+#endif
