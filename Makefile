@@ -14,7 +14,7 @@ DEPS = gcc libc6-dev pkg-config meson ninja-build libjansson-dev libseccomp-dev 
        libsqlite3-dev libarchive-dev libmicrohttpd-dev libwslay-dev libcap-dev libmnl-dev \
        libnftables-dev sqlite3 debootstrap zstd xz-utils
 
-.PHONY: all deps build run check unit unit-asan integration integration-asan fuzz bench clean
+.PHONY: all deps build run check unit unit-asan integration integration-asan system fuzz bench clean
 
 all: build
 
@@ -47,13 +47,17 @@ unit-asan: deps $(BUILD_ASAN)/build.ninja
 		meson test -C $(BUILD_ASAN) --suite unit --print-errorlogs
 
 integration: build
-	CELLA_RUNTIME=$(CURDIR)/$(BUILD)/cella-runtime $(PYTHON) -m pytest -q tests
+	CELLA_RUNTIME=$(CURDIR)/$(BUILD)/cella-runtime $(PYTHON) -m pytest -q tests --ignore=tests/system
 
 # The same suite against the ASan/UBSan build of cella-runtime: memory errors
 # and leaks of the engine and the front end fail it.
 integration-asan: unit-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		CELLA_RUNTIME=$(CURDIR)/$(BUILD_ASAN)/cella-runtime $(PYTHON) -m pytest -q tests
+		CELLA_RUNTIME=$(CURDIR)/$(BUILD_ASAN)/cella-runtime $(PYTHON) -m pytest -q tests --ignore=tests/system
+
+# cellad, cella and cella-monitor together: VPS lifecycle, API, CLI, images.
+system: build
+	CELLA_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests/system
 
 # libFuzzer on the config.json parser: FUZZ_RUNS inputs in `check`, more by hand
 # (make fuzz FUZZ_RUNS=-1 runs until stopped).
