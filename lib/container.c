@@ -909,8 +909,12 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 			char path[64];
 			snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 			cleanup_close int userns = open(path, O_RDONLY | O_CLOEXEC);
-			tree = userns < 0 ? -1 : rootfs_idmap(rootfs, userns);
-			if (tree < 0) {
+			struct stat rst;
+			if (stat(rootfs, &rst) == 0 &&
+			    (long)rst.st_uid == idmap_host(c->uid_mappings, c->n_uid_mappings, 0) && rst.st_uid != 0) {
+				/* already shown in the container's ids (an overlay of idmapped layers) */
+				rt_log(rt, CELLA_LOG_DEBUG, "rootfs `%s` already belongs to the container's root", rootfs);
+			} else if ((tree = userns < 0 ? -1 : rootfs_idmap(rootfs, userns)) < 0) {
 				rt_log(rt, CELLA_LOG_DEBUG, "rootfs `%s` cannot be idmapped (%s): chown it into the user namespace instead",
 				       rootfs, strerror(errno));
 				if (idmap_chown_tree(rootfs, c, err) < 0)

@@ -44,7 +44,7 @@ int idmap_write(pid_t pid, const struct oci_config *c, struct cella_error *err)
 }
 
 /* The host id that `id` (inside) maps to, or -1 when it is not mapped. */
-static long idmap_host(const struct oci_idmap *m, size_t n, uint32_t id)
+long idmap_host(const struct oci_idmap *m, size_t n, uint32_t id)
 {
 	for (size_t i = 0; i < n; i++)
 		if (id >= m[i].container_id && id - m[i].container_id < m[i].size)

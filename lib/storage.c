@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Instance storage, "dir" backend: a VPS's root filesystem is an overlay
+ * of its image (read-only, shared by every instance made from it) and an
+ * upper directory of its own.  Nothing is ever chowned: both layers keep
+ * the image's ids (0..65535) on disk and enter the overlay through
+ * idmapped mounts onto the instance's own range, so root inside is an
+ * unprivileged id outside, and creating a VPS costs two mkdirs.
+ *
+ *   VAR/instances/NAME/upper, work       the instance's layer
+ *   VAR/snapshots/NAME/SNAP/upper        a snapshot: a copy of the layer
+ *   RUN/instances/NAME/rootfs            the merged tree while it runs
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/capability.h>
+#include <sys/fsuid.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "storage.h"
+#include "util.h"
+
+/* A user namespace mapping 0..count-1 onto base..: the idmap of the mounts. */
+int userns_open_range(unsigned base, unsigned count, struct cella_error *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return cella_error_set(err, errno, "pipe");
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return cella_error_set(err, errno, "clone a user namespace");
+	}
+	if (pid == 0) {
+		char b;
+		close(pipefd[1]);
+		/* wait until the parent has what it needs, then go */
+		while (read(pipefd[0], &b, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(pipefd[0]);
+	int fd = -1;
+	char path[64], map[64];
+	snprintf(map, sizeof(map), "0 %u %u\n", base, count);
+	static const char *const files[] = { "uid_map", "gid_map" };
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
+		if (write_file_at(AT_FDCWD, path, map, strlen(map), err) < 0)
+			goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		cella_error_set(err, errno, "open %s", path);
+out:
+	close(pipefd[1]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return fd;
+}
+
+/* A detached clone of `path`, idmapped through `userns`. */
+static int tree_idmapped(const char *path, int userns, struct cella_error *err)
+{
+	cleanup_close int tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0)
+		return cella_error_set(err, errno, "clone mount of `%s`", path);
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns };
+	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+		return cella_error_set(err, errno, "idmap `%s` (the filesystem must support idmapped mounts)", path);
+	return steal_fd(&tree);
+}
+
+/*
+ * Overlayfs works on its upper layer with the credentials of whoever
+ * created it.  Host root (id 0) has no id in the layers' idmap, so the
+ * overlay is created with the fs ids of the instance's root (base) and the
+ * effective capabilities raised again (changing fsuid from 0 drops them).
+ * Both are per-thread.
+ */
+static int overlay_create_as(int fs, unsigned base)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	setfsgid(base);
+	setfsuid(base);
+	struct __user_cap_data_struct raised[2] = {
+		{ .effective = data[0].permitted, .permitted = data[0].permitted, .inheritable = data[0].inheritable },
+		{ .effective = data[1].permitted, .permitted = data[1].permitted, .inheritable = data[1].inheritable },
+	};
+	int r = (int)syscall(SYS_capset, &hdr, raised);
+	if (r == 0)
+		r = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+	int e = errno;
+	setfsuid(0);
+	setfsgid(0);
+	syscall(SYS_capset, &hdr, data);
+	errno = e;
+	return r;
+}
+
+int storage_mount(const char *image_rootfs, const char *layer_dir, unsigned base, const char *target,
+		  struct cella_error *err)
+{
+	char upper[64], work[64], lower[64];
+	cleanup_close int userns = userns_open_range(base, 65536, err);
+	if (userns < 0)
+		return -1;
+	cleanup_close int lower_tree = tree_idmapped(image_rootfs, userns, err);
+	if (lower_tree < 0)
+		return -1;
+	cleanup_close int layer_tree = tree_idmapped(layer_dir, userns, err);
+	if (layer_tree < 0)
+		return -1;
+	snprintf(lower, sizeof(lower), "/proc/self/fd/%d", lower_tree);
+	snprintf(upper, sizeof(upper), "/proc/self/fd/%d/upper", layer_tree);
+	snprintf(work, sizeof(work), "/proc/self/fd/%d/work", layer_tree);
+	cleanup_close int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return cella_error_set(err, errno, "overlayfs");
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", lower, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+	    /* no inode index: the layer may move between hosts and snapshots */
+	    fsconfig(fs, FSCONFIG_SET_STRING, "index", "off", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_SET_STRING, "xino", "off", 0) < 0 || overlay_create_as(fs, base) < 0)
+		return cella_error_set(err, errno, "mount the overlay of `%s`", layer_dir);
+	cleanup_close int mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+	if (mnt < 0)
+		return cella_error_set(err, errno, "mount the overlay of `%s`", layer_dir);
+	if (mkdir_p(target, 0700, err) < 0)
+		return -1;
+	if (move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return cella_error_set(err, errno, "attach the overlay at `%s`", target);
+	return 0;
+}
+
+int storage_umount(const char *target)
+{
+	if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+		return -1;
+	rmdir(target);
+	return 0;
+}
+
+bool storage_is_mounted(const char *target)
+{
+	struct stat a, b;
+	cleanup_free char *parent = xasprintf("%s/..", target);
+	return stat(target, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+int storage_layer_create(const char *layer_dir, struct cella_error *err)
+{
+	cleanup_free char *upper = xasprintf("%s/upper", layer_dir);
+	cleanup_free char *work = xasprintf("%s/work", layer_dir);
+	if (mkdir(layer_dir, 0711) < 0)
+		return cella_error_set(err, errno, "create `%s`", layer_dir);
+	/* the root of the merged tree is the upper dir: root's, 0755, as images have it */
+	if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
+		cella_error_set(err, errno, "create `%s`", layer_dir);
+		tree_remove(layer_dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- whole trees: remove and copy, never following a link ---- */
+
+static int tree_remove_at(int dirfd, const char *name)
+{
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOTDIR || errno == ELOOP)
+			return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+		return errno == ENOENT ? 0 : -1;
+	}
+	/* a mount point below would take us onto another filesystem */
+	struct stat st, pst;
+	if (fstat(fd, &st) == 0 && fstatat(dirfd, ".", &pst, 0) == 0 && st.st_dev != pst.st_dev) {
+		errno = EBUSY;
+		return -1;
+	}
+	cleanup_dir DIR *d = fdopendir(dup(fd));
+	struct dirent *de;
+	int ret = 0;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (tree_remove_at(fd, de->d_name) < 0)
+			ret = -1;
+	}
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		ret = -1;
+	return ret;
+}
+
+int tree_remove(const char *path)
+{
+	return tree_remove_at(AT_FDCWD, path);
+}
+
+static int xattrs_copy(int src, int dst)
+{
+	char names[65536], value[65536];
+	ssize_t n = flistxattr(src, names, sizeof(names));
+	if (n < 0)
+		return errno == ENOTSUP ? 0 : -1;
+	for (char *p = names; p < names + n; p += strlen(p) + 1) {
+		ssize_t v = fgetxattr(src, p, value, sizeof(value));
+		if (v >= 0 && fsetxattr(dst, p, value, (size_t)v, 0) < 0 && errno != ENOTSUP)
+			return -1;
+	}
+	return 0;
+}
+
+/* Links and devices have no fd we could read xattrs through: by path. */
+static int lxattrs_copy(const char *src, const char *dst)
+{
+	char names[65536], value[65536];
+	ssize_t n = llistxattr(src, names, sizeof(names));
+	if (n < 0)
+		return errno == ENOTSUP ? 0 : -1;
+	for (char *p = names; p < names + n; p += strlen(p) + 1) {
+		ssize_t v = lgetxattr(src, p, value, sizeof(value));
+		if (v >= 0 && lsetxattr(dst, p, value, (size_t)v, 0) < 0 && errno != ENOTSUP && errno != EPERM)
+			return -1;
+	}
+	return 0;
+}
+
+static int file_copy(int src, int dst, off_t size)
+{
+	for (off_t done = 0; done < size;) {
+		ssize_t n = copy_file_range(src, NULL, dst, NULL, (size_t)(size - done), 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL)) {
+			char buf[65536];
+			n = read(src, buf, sizeof(buf));
+			if (n > 0 && write_all(dst, buf, (size_t)n) < 0)
+				return -1;
+		}
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return 0;
+}
+
+static int tree_copy_at(const char *src, const char *dst, struct cella_error *err)
+{
+	struct stat st;
+	if (lstat(src, &st) < 0)
+		return cella_error_set(err, errno, "copy `%s`", src);
+	struct timespec times[2] = { st.st_atim, st.st_mtim };
+	if (S_ISDIR(st.st_mode)) {
+		if (mkdir(dst, 0700) < 0 && errno != EEXIST)
+			return cella_error_set(err, errno, "create `%s`", dst);
+		cleanup_close int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0 || dfd < 0)
+			return cella_error_set(err, errno, "copy `%s`", src);
+		cleanup_dir DIR *d = fdopendir(dup(sfd));
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			cleanup_free char *s = xasprintf("%s/%s", src, de->d_name);
+			cleanup_free char *t = xasprintf("%s/%s", dst, de->d_name);
+			if (tree_copy_at(s, t, err) < 0)
+				return -1;
+		}
+		if (xattrs_copy(sfd, dfd) < 0 || fchown(dfd, st.st_uid, st.st_gid) < 0 ||
+		    fchmod(dfd, st.st_mode & 07777) < 0 || futimens(dfd, times) < 0)
+			return cella_error_set(err, errno, "copy the attributes of `%s`", src);
+		return 0;
+	}
+	if (S_ISREG(st.st_mode)) {
+		cleanup_close int sfd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int dfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (sfd < 0 || dfd < 0 || file_copy(sfd, dfd, st.st_size) < 0)
+			return cella_error_set(err, errno, "copy `%s`", src);
+		if (xattrs_copy(sfd, dfd) < 0 || fchown(dfd, st.st_uid, st.st_gid) < 0 ||
+		    fchmod(dfd, st.st_mode & 07777) < 0 || futimens(dfd, times) < 0)
+			return cella_error_set(err, errno, "copy the attributes of `%s`", src);
+		return 0;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(src, target, sizeof(target) - 1);
+		if (n < 0)
+			return cella_error_set(err, errno, "read link `%s`", src);
+		target[n] = '\0';
+		if (symlink(target, dst) < 0)
+			return cella_error_set(err, errno, "create link `%s`", dst);
+	} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+		/* overlay whiteouts are 0:0 character devices */
+		if (mknod(dst, st.st_mode, st.st_rdev) < 0)
+			return cella_error_set(err, errno, "create node `%s`", dst);
+	} else {
+		return 0; /* sockets belong to a running guest */
+	}
+	if (lxattrs_copy(src, dst) < 0 || lchown(dst, st.st_uid, st.st_gid) < 0 ||
+	    (!S_ISLNK(st.st_mode) && chmod(dst, st.st_mode & 07777) < 0) ||
+	    utimensat(AT_FDCWD, dst, times, AT_SYMLINK_NOFOLLOW) < 0)
+		return cella_error_set(err, errno, "copy the attributes of `%s`", src);
+	return 0;
+}
+
+int tree_copy(const char *src, const char *dst, struct cella_error *err)
+{
+	if (tree_copy_at(src, dst, err) < 0) {
+		tree_remove(dst);
+		return -1;
+	}
+	return 0;
+}
+
+/* Bytes used by a tree (st_blocks), not crossing mounts. */
+long long tree_usage(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	long long total = (long long)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode))
+		return total;
+	cleanup_dir DIR *d = opendir(path);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		cleanup_free char *p = xasprintf("%s/%s", path, de->d_name);
+		struct stat cst;
+		if (lstat(p, &cst) == 0 && cst.st_dev == st.st_dev)
+			total += tree_usage(p);
+	}
+	return total;
+}
