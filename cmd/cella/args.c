@@ -64,8 +64,8 @@ int opts_parse(const struct opt *opts, struct args *a, int argc, char **argv, st
 	int npos = 0;
 	bool dashdash = false;
 
-	free(a->pos);
-	a->pos = pos;
+	free(a->pos_alloc);
+	a->pos = a->pos_alloc = pos;
 	a->npos = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *s = argv[i];
@@ -136,7 +136,7 @@ void opts_help(FILE *f, const struct opt *opts)
 
 void args_free(struct args *a)
 {
-	free(a->pos);
+	free(a->pos_alloc);
 	free(a->config.v);
 	free(a->profiles.v);
 	free(a->env.v);

@@ -129,6 +129,7 @@ struct opt {
 struct args {
 	char **pos;           /* positional arguments (after the command words) */
 	int npos;
+	char **pos_alloc;     /* what pos pointed to first (subcommands advance pos) */
 	bool help;
 	/* shared */
 	const char *format;   /* -f */

@@ -307,8 +307,7 @@ static int run(int argc, char **argv, struct cella_error *err)
 		}
 	}
 	if (first >= argc) {
-		usage(stderr);
-		return cella_error_set(err, 0, "no command given");
+		return cella_error_set(err, 0, "no command given; see '" PROGRAM " help'");
 	}
 	cmd = command_find(argv[first]);
 	if (!cmd)
