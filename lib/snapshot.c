@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Snapshots and copies of instances.  A snapshot is a copy of the
+ * instance's layer (VAR/snapshots/NAME/SNAP/upper); the image below it is
+ * shared and read-only, so layer plus image is the whole tree.  A running
+ * instance is frozen while its layer is copied, so the copy is consistent.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config_keys.h"
+#include "instance.h"
+#include "storage.h"
+#include "util.h"
+
+static char *snap_dir(struct cella_host *h, const char *name, const char *snap)
+{
+	return xasprintf("%s/snapshots/%s/%s", h->var_dir, name, snap);
+}
+
+static int snap_name_check(const char *snap, struct cella_error *err)
+{
+	if (!snap || !instance_name_valid(snap))
+		return cella_error_set(err, EINVAL,
+				       "invalid snapshot name `%s`: 1-63 letters, digits and hyphens, starting with a letter",
+				       snap ? snap : "");
+	return 0;
+}
+
+/* Copy the layer of a possibly running instance, frozen meanwhile. */
+static int layer_copy_frozen(struct cella_host *h, const char *name, const char *dst, struct cella_error *err)
+{
+	cleanup_free char *upper = xasprintf("%s/instances/%s/upper", h->var_dir, name);
+	bool thaw = false;
+	struct cella_error ignored;
+	if (!strcmp(instance_status(h, name), "Running"))
+		thaw = cella_container_pause(&h->rt, name, &ignored) == 0;
+	int r = tree_copy(upper, dst, err);
+	if (thaw)
+		cella_container_resume(&h->rt, name, &ignored);
+	return r;
+}
+
+json_t *cella_snapshot_list(struct cella_host *h, const char *name, struct cella_error *err)
+{
+	struct inst_row r = { 0 };
+	if (inst_load(h, name, &r, err) < 0)
+		return NULL;
+	cleanup_stmt sqlite3_stmt *st =
+		db_prepare(h->db, "SELECT name, created_at FROM snapshots WHERE instance_id = ? ORDER BY id", err);
+	json_t *a = NULL;
+	if (st) {
+		sqlite3_bind_int64(st, 1, r.id);
+		a = json_array();
+		while (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", sqlite3_column_text(st, 0),
+							   "created_at", sqlite3_column_text(st, 1), "stateful", 0));
+	}
+	inst_row_free(&r);
+	return a;
+}
+
+int cella_snapshot_create(struct cella_host *h, const char *name, const char *snap, struct cella_error *err)
+{
+	struct inst_row r = { 0 };
+	int ret = -1;
+	if (inst_load(h, name, &r, err) < 0)
+		return -1;
+	cleanup_free char *dir = snap_dir(h, name, snap ? snap : "");
+	cleanup_free char *upper = xasprintf("%s/upper", dir);
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	char now[40];
+	if (snap_name_check(snap, err) < 0)
+		goto out;
+	if (db_begin(h->db, err) < 0)
+		goto out;
+	st = db_prepare(h->db, "INSERT INTO snapshots (instance_id, name, created_at) VALUES (?, ?, ?)", err);
+	if (!st) {
+		db_rollback(h->db);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, r.id);
+	sqlite3_bind_text(st, 2, snap, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, time_now_rfc3339(now, sizeof(now)), -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(h->db) == SQLITE_CONSTRAINT_UNIQUE)
+			cella_error_set(err, EEXIST, "snapshot `%s/%s` already exists", name, snap);
+		else
+			db_error(h->db, err, "create snapshot");
+		db_rollback(h->db);
+		goto out;
+	}
+	if (mkdir_p(dir, 0700, err) < 0 || layer_copy_frozen(h, name, upper, err) < 0) {
+		tree_remove(dir);
+		db_rollback(h->db);
+		goto out;
+	}
+	if (db_commit(h->db, err) < 0) {
+		tree_remove(dir);
+		goto out;
+	}
+	ret = 0;
+out:
+	inst_row_free(&r);
+	return ret;
+}
+
+static long long snap_id(struct cella_host *h, long long inst, const char *name, const char *snap,
+			 struct cella_error *err)
+{
+	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "SELECT id FROM snapshots WHERE instance_id = ? AND name = ?", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, inst);
+	sqlite3_bind_text(st, 2, snap, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return cella_error_set(err, ENOENT, "snapshot `%s/%s` not found", name, snap);
+	return sqlite3_column_int64(st, 0);
+}
+
+int cella_snapshot_delete(struct cella_host *h, const char *name, const char *snap, struct cella_error *err)
+{
+	struct inst_row r = { 0 };
+	int ret = -1;
+	if (inst_load(h, name, &r, err) < 0)
+		return -1;
+	long long id;
+	cleanup_free char *dir = snap_dir(h, name, snap ? snap : "");
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	if (snap_name_check(snap, err) < 0 || (id = snap_id(h, r.id, name, snap, err)) < 0)
+		goto out;
+	if (tree_remove(dir) < 0) {
+		cella_error_set(err, errno, "remove snapshot `%s/%s`", name, snap);
+		goto out;
+	}
+	st = db_prepare(h->db, "DELETE FROM snapshots WHERE id = ?", err);
+	if (!st)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_error(h->db, err, "delete snapshot");
+		goto out;
+	}
+	ret = 0;
+out:
+	inst_row_free(&r);
+	return ret;
+}
+
+/* Put the snapshot's layer in place of the instance's (stopped). */
+int cella_snapshot_restore(struct cella_host *h, const char *name, const char *snap, struct cella_error *err)
+{
+	struct inst_row r = { 0 };
+	int ret = -1;
+	if (inst_load(h, name, &r, err) < 0)
+		return -1;
+	cleanup_free char *sdir = snap_dir(h, name, snap ? snap : "");
+	cleanup_free char *src = xasprintf("%s/upper", sdir);
+	cleanup_free char *layer = xasprintf("%s/instances/%s", h->var_dir, name);
+	cleanup_free char *upper = xasprintf("%s/upper", layer);
+	cleanup_free char *fresh = xasprintf("%s/upper.restore", layer);
+	cleanup_free char *old = xasprintf("%s/upper.old", layer);
+	cleanup_free char *work = xasprintf("%s/work", layer);
+	if (snap_name_check(snap, err) < 0 || snap_id(h, r.id, name, snap, err) < 0)
+		goto out;
+	if (strcmp(instance_status(h, name), "Stopped")) {
+		cella_error_set(err, EBUSY, "instance `%s` is running: stop it before restoring", name);
+		goto out;
+	}
+	instance_umount(h, name);
+	tree_remove(fresh);
+	/* the copy first: a failure leaves the instance as it was */
+	if (tree_copy(src, fresh, err) < 0)
+		goto out;
+	if (rename(upper, old) < 0 || rename(fresh, upper) < 0) {
+		cella_error_set(err, errno, "restore `%s/%s`", name, snap);
+		rename(old, upper);
+		tree_remove(fresh);
+		goto out;
+	}
+	tree_remove(old);
+	tree_remove(work);
+	if (mkdir(work, 0700) < 0 && errno != EEXIST) {
+		cella_error_set(err, errno, "create `%s`", work);
+		goto out;
+	}
+	ret = 0;
+out:
+	inst_row_free(&r);
+	return ret;
+}
+
+int cella_instance_copy(struct cella_host *h, const char *source, const char *target, struct cella_error *err)
+{
+	if (!source)
+		return cella_error_set(err, EINVAL, "copy: no source");
+	cleanup_free char *src = xstrdup(source);
+	char *snap = strchr(src, '/');
+	if (snap)
+		*snap++ = '\0';
+	struct inst_row r = { 0 }, n = { 0 };
+	int ret = -1;
+	if (inst_load(h, src, &r, err) < 0)
+		return -1;
+	cleanup_free char *tmp = xasprintf("%s/instances/.copy-%s", h->var_dir, target ? target : "");
+	cleanup_free char *from = NULL;
+	if (!target || !instance_name_valid(target)) {
+		cella_error_set(err, EINVAL, "invalid instance name `%s`", target ? target : "");
+		goto out;
+	}
+	if (snap) {
+		if (snap_name_check(snap, err) < 0 || snap_id(h, r.id, src, snap, err) < 0)
+			goto out;
+		from = xasprintf("%s/snapshots/%s/%s/upper", h->var_dir, src, snap);
+	} else {
+		/* a consistent copy of a running source: frozen while copied */
+		tree_remove(tmp);
+		if (layer_copy_frozen(h, src, tmp, err) < 0)
+			goto out;
+		from = xstrdup(tmp);
+	}
+	snprintf(n.name, sizeof(n.name), "%s", target);
+	snprintf(n.type, sizeof(n.type), "%s", r.type);
+	n.description = xstrdup(r.description ? r.description : "");
+	n.config = json_deep_copy(r.config);
+	const char *k;
+	json_t *v;
+	void *t;
+	json_object_foreach_safe(n.config, t, k, v)
+		if (!strncmp(k, "volatile.", 9))
+			json_object_del(n.config, k);
+	n.devices = json_deep_copy(r.devices);
+	n.profiles = json_deep_copy(r.profiles);
+	n.image = r.image ? xstrdup(r.image) : NULL;
+	ret = instance_create_from(h, &n, from, err);
+	if (!snap)
+		tree_remove(tmp);
+out:
+	inst_row_free(&r);
+	inst_row_free(&n);
+	return ret;
+}
