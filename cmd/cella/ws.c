@@ -20,6 +20,7 @@ struct ws {
 	char *pending;        /* bytes read past the handshake, fed to wslay first */
 	size_t npending, pending_off;
 	bool eof, failed;
+	bool close_wanted;     /* a close frame once the queued data is out */
 	ws_data_fn *on_data;
 	void *data;
 };
@@ -250,10 +251,23 @@ int ws_send(struct ws *w, bool text, const void *data, size_t len)
 	return 0;
 }
 
+/*
+ * wslay sends control frames ahead of queued data: the close (stdin's EOF)
+ * waits until every data frame is out, or the tail of the input would be lost.
+ */
+static void ws_close_if_flushed(struct ws *w)
+{
+	if (w->close_wanted && !w->failed && wslay_event_get_queued_msg_count(w->ctx) == 0 &&
+	    !wslay_event_get_close_sent(w->ctx)) {
+		w->close_wanted = false;
+		wslay_event_queue_close(w->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+	}
+}
+
 void ws_send_close(struct ws *w)
 {
-	if (!w->failed && !wslay_event_get_close_sent(w->ctx))
-		wslay_event_queue_close(w->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+	w->close_wanted = true;
+	ws_close_if_flushed(w);
 }
 
 bool ws_finished(const struct ws *w)
@@ -285,6 +299,9 @@ int ws_pump(struct ws *w, short revents, ws_data_fn *on_data, void *data)
 		if (wslay_event_want_read(w->ctx) && wslay_event_recv(w->ctx) != 0 && !w->eof)
 			w->failed = true;
 	}
+	if (!w->failed && !w->eof && wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0)
+		w->failed = true;
+	ws_close_if_flushed(w);
 	if (!w->failed && !w->eof && wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0)
 		w->failed = true;
 	return ws_finished(w) ? -1 : 0;
