@@ -38,12 +38,9 @@ struct stream_job {
 static void stream_job_free(void *p)
 {
 	struct stream_job *j = p;
-	for (size_t i = 0; i < j->n_slots; i++) {
-		/* a websocket connected but never relayed (the operation failed first) */
-		if (j->slots[i].connected && !j->slots[i].finished && j->slots[i].urh)
-			MHD_upgrade_action(j->slots[i].urh, MHD_UPGRADE_ACTION_CLOSE);
+	/* websockets never relayed were closed when the operation ended (operations.c) */
+	for (size_t i = 0; i < j->n_slots; i++)
 		free(j->slots[i].extra);
-	}
 	free(j->name);
 	strv_free(j->argv);
 	strv_free(j->env);

@@ -235,15 +235,25 @@ static void *op_thread(void *arg)
 		snprintf(op->err, sizeof(op->err), "%s", err.msg);
 		op->err_code = err.code;
 	}
-	/* a finished operation's websockets can no longer be taken */
-	for (size_t i = 0; i < op->n_slots; i++)
-		memset(op->slots[i].secret, 0, sizeof(op->slots[i].secret));
+	/* a finished operation's websockets can no longer be taken; those
+	 * connected but never relayed (cancel, timeout, error) are closed */
+	struct MHD_UpgradeResponseHandle *unused[8];
+	size_t n_unused = 0;
+	for (size_t i = 0; i < op->n_slots; i++) {
+		struct ws_slot *sl = &op->slots[i];
+		memset(sl->secret, 0, sizeof(sl->secret));
+		if (sl->connected && !sl->finished && n_unused < ARRAY_SIZE(unused))
+			unused[n_unused++] = sl->urh;
+		sl->finished = true;
+	}
 	op->n_slots = 0;
 	clock_gettime(CLOCK_MONOTONIC, &op->done_at);
 	now_rfc3339(op->updated_at, sizeof(op->updated_at));
 	op_emit_locked(op);
 	pthread_cond_broadcast(&ops_cond);
 	pthread_mutex_unlock(&ops_lock);
+	for (size_t i = 0; i < n_unused; i++)
+		MHD_upgrade_action(unused[i], MHD_UPGRADE_ACTION_CLOSE);
 	if (r < 0)
 		log_msg(err.code == ENOSYS ? LOG_DEBUG_ : LOG_WARN_, "operation %s (%s): %s", op->id,
 			op->description, err.msg);
@@ -350,6 +360,14 @@ static void ws_slot_upgraded(void *cls, struct MHD_Connection *conn, void *con_c
 	(void)con_cls;
 	struct ws_take *t = cls;
 	pthread_mutex_lock(&ops_lock);
+	if (t->slot->finished) {
+		/* the operation ended while this websocket was being opened */
+		pthread_mutex_unlock(&ops_lock);
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		op_unref(t->op);
+		free(t);
+		return;
+	}
 	t->slot->sock = sock;
 	t->slot->urh = urh;
 	if (extra_in_size) {
