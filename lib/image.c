@@ -4,7 +4,7 @@
  * `images` each, names in `image_aliases`.  Content-addressed: the
  * fingerprint is the SHA-256 of the image's canonical archive (the imported
  * file as given, the OCI manifest for a layout directory, the deterministic
- * tar stream of a built tree).  An image is made in VAR/images/.tmp-XXXXXX
+ * tar stream of a built tree).  An image is made in VAR/images/.tmp-PID-XXXXXX
  * and renamed into place only once complete and recorded, so a failure
  * leaves neither a row nor a directory.  See docs/images.md.
  */
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -361,6 +362,32 @@ fail:
 
 /* ---- making an image ---- */
 
+/*
+ * What a process that died while making (.tmp-PID-*) or deleting
+ * (.del-FP-PID) an image left behind: removed when PID is gone.
+ */
+static void image_leftovers_remove(int imagesfd)
+{
+	int fd = openat(imagesfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	cleanup_dir DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		long pid = 0;
+		if (!strncmp(de->d_name, ".tmp-", 5))
+			pid = strtol(de->d_name + 5, NULL, 10);
+		else if (!strncmp(de->d_name, ".del-", 5) && strrchr(de->d_name, '-'))
+			pid = strtol(strrchr(de->d_name, '-') + 1, NULL, 10);
+		if (pid > 0 && pid != getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			rm_rf_at(fd, de->d_name, NULL);
+	}
+}
+
 int image_new_begin(struct cella_host *h, struct image_new *n, struct cella_error *err)
 {
 	memset(n, 0, sizeof(*n));
@@ -369,7 +396,8 @@ int image_new_begin(struct cella_host *h, struct image_new *n, struct cella_erro
 	n->imagesfd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (n->imagesfd < 0)
 		return cella_error_set(err, errno, "open `%s`", images);
-	cleanup_free char *tmpl = xasprintf("%s/.tmp-XXXXXX", images);
+	image_leftovers_remove(n->imagesfd);
+	cleanup_free char *tmpl = xasprintf("%s/.tmp-%d-XXXXXX", images, (int)getpid());
 	if (!mkdtemp(tmpl)) {
 		cella_error_set(err, errno, "create a directory in `%s`", images);
 		goto fail;

@@ -11,13 +11,13 @@
 #include "tarball.h"
 
 /*
- * An image being made: VAR/images/.tmp-XXXXXX holding rootfs/ (and, while
+ * An image being made: VAR/images/.tmp-PID-XXXXXX holding rootfs/ (and, while
  * importing an OCI archive, oci/).  Renamed to VAR/images/FINGERPRINT by
  * image_new_commit(); removed entirely by image_new_abort().
  */
 struct image_new {
 	int imagesfd;          /* VAR/images */
-	char tmpname[64];      /* .tmp-XXXXXX under it */
+	char tmpname[64];      /* .tmp-PID-XXXXXX under it */
 	int tmpfd;
 	int rootfd;            /* tmp/rootfs */
 	char fingerprint[65];
