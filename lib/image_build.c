@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -494,6 +495,29 @@ static int debian_clean(int rootfd, struct cella_error *err)
 	return file_put(rootfd, "etc/hostname", "debian\n", 0644, err);
 }
 
+/* Detach whatever debootstrap left mounted below `target` (/proc, /sys of
+ * an interrupted run), deepest first, so the tree can be removed. */
+static void mounts_detach(const char *target)
+{
+	cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return;
+	char *paths[64];
+	size_t n = 0, tl = strlen(target);
+	char line[4096];
+	while (n < ARRAY_SIZE(paths) && fgets(line, sizeof(line), f)) {
+		char mp[4096];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		if (!strncmp(mp, target, tl) && mp[tl] == '/')
+			paths[n++] = xstrdup(mp);
+	}
+	while (n--) {
+		umount2(paths[n], MNT_DETACH);
+		free(paths[n]);
+	}
+}
+
 int image_build_debian(struct cella_host *h, struct image_new *n, const char *release, const char *variant,
 		       struct cella_error *err)
 {
@@ -521,10 +545,11 @@ int image_build_debian(struct cella_host *h, struct image_new *n, const char *re
 	const char *const argv[] = { DEBOOTSTRAP, var, suite, target, mirror, NULL };
 	cleanup_free char *out = NULL;
 	int st = run_capture(argv, &out, err);
+	mounts_detach(target);
 	if (st < 0)
 		return -1;
 	if (st != 0)
-		return cella_error_set(err, st == 28 ? ENOSPC : EIO, "debootstrap %s from %s failed (%d): %s", suite,
+		return cella_error_set(err, strstr(out, "No space left on device") ? ENOSPC : EIO, "debootstrap %s from %s failed (%d): %s", suite,
 				       mirror, st, last_line(out));
 	if (debian_clean(n->rootfd, err) < 0)
 		return -1;

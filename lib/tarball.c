@@ -200,7 +200,9 @@ static const char *path_clean(const char *in, char *out, size_t len)
 
 /* ---- removal ---- */
 
-int rm_rf_at(int dirfd, const char *name, struct cella_error *err)
+/* dev: the filesystem of the top; a directory on another one is a mount
+ * point (a leftover /proc of a failed debootstrap...): never descended. */
+static int rm_rf_dev(int dirfd, const char *name, dev_t *dev, struct cella_error *err)
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -210,6 +212,10 @@ int rm_rf_at(int dirfd, const char *name, struct cella_error *err)
 			return cella_error_set(err, errno, "remove `%s`", name);
 		return 0;
 	}
+	if (!dev)
+		dev = &st.st_dev;
+	else if (st.st_dev != *dev)
+		return cella_error_set(err, EXDEV, "remove `%s`: a mount point", name);
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return cella_error_set(err, errno, "open `%s`", name);
@@ -222,7 +228,7 @@ int rm_rf_at(int dirfd, const char *name, struct cella_error *err)
 	while ((errno = 0, de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (rm_rf_at(fd, de->d_name, err) < 0)
+		if (rm_rf_dev(fd, de->d_name, dev, err) < 0)
 			return cella_error_wrap(err, "%s", name);
 	}
 	if (errno)
@@ -230,6 +236,11 @@ int rm_rf_at(int dirfd, const char *name, struct cella_error *err)
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return cella_error_set(err, errno, "remove `%s`", name);
 	return 0;
+}
+
+int rm_rf_at(int dirfd, const char *name, struct cella_error *err)
+{
+	return rm_rf_dev(dirfd, name, NULL, err);
 }
 
 /* ---- reading: a hashing source for libarchive ---- */

@@ -72,8 +72,8 @@ int sha256_fd(int fd, char digest[65], uint64_t *size, struct cella_error *err);
  */
 int tree_digest(int rootfd, char digest[65], uint64_t *size, struct cella_error *err);
 
-/* Remove `name` under dirfd, recursively, never following a symlink.
- * ENOENT is success. */
+/* Remove `name` under dirfd, recursively, never following a symlink and
+ * never crossing into another filesystem (EXDEV).  ENOENT is success. */
 int rm_rf_at(int dirfd, const char *name, struct cella_error *err);
 
 /* Open `path` below rootfd as the guest would see it (RESOLVE_IN_ROOT |
