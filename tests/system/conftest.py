@@ -213,6 +213,8 @@ def teardown_host(h: Host):
 @pytest.fixture
 def host_dir():
     d = Path(tempfile.mkdtemp(prefix="cella-sys-"))
+    # guests' roots (ids of their own) must be able to traverse down to their trees
+    os.chmod(d, 0o711)
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
