@@ -474,3 +474,37 @@ def test_websocket_operation_cancel(host):
         closed = True
     assert closed
     one.close()
+
+
+def test_console_attach_and_log(host):
+    name = running_instance(host, "api-con")
+    r = host.api("GET", f"/1.0/instances/{name}/console")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain"), r
+    op = assert_async(host.api("POST", f"/1.0/instances/{name}/console", body={"width": 80, "height": 24}))
+    assert op["class"] == "websocket" and set(op["metadata"]["fds"]) == {"0", "control"}
+    io = WebSocket(str(host.socket), f"/1.0/operations/{op['id']}/websocket?secret={op['metadata']['fds']['0']}")
+    ctl = WebSocket(str(host.socket), f"/1.0/operations/{op['id']}/websocket?secret={op['metadata']['fds']['control']}")
+    assert io.status == 101 and ctl.status == 101
+    io.send(b"\n")
+    time.sleep(0.3)
+    io.close()
+    done = host.api("GET", f"/1.0/operations/{op['id']}/wait?timeout=20").metadata
+    assert done["status"] == "Success", done
+    ctl.close()
+
+
+def test_lifecycle_events(host):
+    ws = WebSocket(str(host.socket), "/1.0/events?type=lifecycle")
+    assert ws.status == 101
+    time.sleep(0.2)
+    name = running_instance(host, "api-life")
+    actions = []
+    end = time.monotonic() + 20
+    while "instance-started" not in actions and time.monotonic() < end:
+        opcode, payload = ws.recv()
+        ev = json.loads(payload)
+        assert ev["type"] == "lifecycle", ev
+        if ev["metadata"]["source"] == f"/1.0/instances/{name}":
+            actions.append(ev["metadata"]["action"])
+    ws.close()
+    assert actions[:2] == ["instance-created", "instance-started"], actions
