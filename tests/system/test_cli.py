@@ -636,6 +636,10 @@ def _build_minimal(host):
 
 
 def _launch(host, name):
+    # mkdtemp makes the host tree 0700, which the guest's mapped root cannot
+    # traverse to its rootfs ("bind the rootfs: Permission denied"); the
+    # library should cope with that, until then the tree is opened up here
+    host.base.chmod(0o755)
     _build_minimal(host)
     p = host.cli("launch", "minimal", name)
     if p.returncode != 0:
