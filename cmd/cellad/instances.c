@@ -613,18 +613,22 @@ static struct reply *log_get(struct request *req)
 	return r;
 }
 
+/* What PUT/PATCH take: the writable fields, and the read-only ones of the
+ * instance object (ignored), so that an edited GET can be sent back. */
+#define INSTANCE_PUT_FIELDS                                                                                    \
+	FIELDS("config", "devices", "profiles", "description", "ephemeral", "restore", "name", "type", "status", \
+	       "status_code", "architecture", "created_at", "last_used_at", "expanded_config", "expanded_devices", \
+	       "stateful", "location")
+
 const struct route instance_routes[] = {
 	{ "GET", "/1.0/instances", instances_list, 0, NULL, "List instances" },
 	{ "POST", "/1.0/instances", instances_create, ROUTE_BODY_JSON,
-	  FIELDS("name", "type", "source", "config", "devices", "profiles", "description", "ephemeral", "start",
-		 "architecture", "stateful"),
+	  FIELDS("name", "type", "source", "config", "devices", "profiles", "description", "ephemeral", "start"),
 	  "Create an instance (async)" },
 	{ "GET", "/1.0/instances/{name}", instance_get, 0, NULL, "Get an instance" },
-	{ "PUT", "/1.0/instances/{name}", instance_put, ROUTE_BODY_JSON,
-	  FIELDS("config", "devices", "profiles", "description", "ephemeral", "architecture", "stateful", "restore"),
+	{ "PUT", "/1.0/instances/{name}", instance_put, ROUTE_BODY_JSON, INSTANCE_PUT_FIELDS,
 	  "Replace an instance's configuration, or restore a snapshot (async)" },
-	{ "PATCH", "/1.0/instances/{name}", instance_patch, ROUTE_BODY_JSON,
-	  FIELDS("config", "devices", "profiles", "description", "ephemeral", "architecture", "stateful"),
+	{ "PATCH", "/1.0/instances/{name}", instance_patch, ROUTE_BODY_JSON, INSTANCE_PUT_FIELDS,
 	  "Merge into an instance's configuration" },
 	{ "DELETE", "/1.0/instances/{name}", instance_delete, 0, NULL, "Delete an instance (async)" },
 	{ "POST", "/1.0/instances/{name}", instance_post, ROUTE_BODY_JSON, FIELDS("name"), "Rename an instance (async)" },

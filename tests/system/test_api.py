@@ -508,3 +508,16 @@ def test_lifecycle_events(host):
             actions.append(ev["metadata"]["action"])
     ws.close()
     assert actions[:2] == ["instance-created", "instance-started"], actions
+
+
+def test_instance_outlives_sigkilled_daemon(host):
+    name = running_instance(host, "api-outlive")
+    before = assert_sync(host.api("GET", f"/1.0/instances/{name}/state"))
+    assert before["status"] == "Running"
+    host.kill(signal.SIGKILL)
+    assert os.path.exists(f"/proc/{before['pid']}"), "the instance died with the daemon"
+    host.start()
+    after = assert_sync(host.api("GET", f"/1.0/instances/{name}/state"))
+    assert after["status"] == "Running" and after["pid"] == before["pid"], (before, after)
+    op = host.wait_op(host.api("POST", f"/1.0/instances/{name}/exec", body={"command": ["true"]}))
+    assert op["status"] == "Success" and op["metadata"]["return"] == 0, op
