@@ -715,8 +715,17 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 	cleanup_free char *procdir = xasprintf("%s/proc", rdir);
 	cleanup_free char *bundle = xasprintf("%s/bundle", rdir);
 	cleanup_free char *layer = layer_dir(h, r->name);
+	/* one cgroup tree per host: test hosts and the real one never share a guest's cgroup */
+	char cgparent[64];
+	unsigned long hash = 5381;
+	for (const char *c = h->run_dir; *c; c++)
+		hash = hash * 33 + (unsigned char)*c;
+	if (!strcmp(h->run_dir, "/run/cella"))
+		snprintf(cgparent, sizeof(cgparent), "/cella-vps");
+	else
+		snprintf(cgparent, sizeof(cgparent), "/cella-vps-%08lx", hash & 0xffffffffUL);
 	struct vps_params p = {
-		.name = r->name, .config = config, .idmap_base = r->idmap_base, .rootfs = rootfs,
+		.name = r->name, .cgroup_parent = cgparent, .config = config, .idmap_base = r->idmap_base, .rootfs = rootfs,
 		.storage_dir = layer, .proc_dir = procdir, .proc_files = proc_files,
 		.n_proc_files = ARRAY_SIZE(proc_files),
 	};

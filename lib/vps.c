@@ -215,7 +215,7 @@ json_t *vps_bundle_config(const struct vps_params *p, struct cella_error *err)
 				65536);
 	json_object_set(lx, "uidMappings", map);
 	json_object_set_new(lx, "gidMappings", map);
-	json_object_set_new(lx, "cgroupsPath", json_sprintf("/cella-vps/%s", p->name));
+	json_object_set_new(lx, "cgroupsPath", json_sprintf("%s/%s", p->cgroup_parent, p->name));
 	json_object_set_new(lx, "resources", vps_resources(p->config, p->storage_dir));
 	json_object_set_new(lx, "seccomp", vps_seccomp());
 	json_object_set_new(c, "annotations", json_pack("{s:s, s:s}", "org.cella.instance", p->name,

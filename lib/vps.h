@@ -9,6 +9,7 @@
 
 struct vps_params {
 	const char *name;
+	const char *cgroup_parent; /* "/cella-vps" for the default host */
 	const json_t *config;      /* expanded config */
 	unsigned idmap_base;       /* first host id of its 65536 */
 	const char *rootfs;        /* the merged tree */

@@ -186,7 +186,24 @@ def host_leaks(h: Host):
     rt = h.run / "runtime"
     if rt.exists():
         leaks += [f"runtime state {p.name}" for p in rt.iterdir() if not p.name.startswith(".")]
+    for d in cgroup_dirs(h):
+        leaks += [f"cgroup {c}" for c in d.iterdir() if c.is_dir()]
     return leaks
+
+
+def cgroup_parent(h: Host):
+    """The cgroup tree cellad gives this host's guests (lib/instance.c)."""
+    v = 5381
+    for c in str(h.run).encode():
+        v = (v * 33 + c) & 0xFFFFFFFFFFFFFFFF
+    return f"cella-vps-{v & 0xFFFFFFFF:08x}"
+
+
+def cgroup_dirs(h: Host):
+    name = cgroup_parent(h)
+    root = Path("/sys/fs/cgroup")
+    found = [root / name] + [d / name for d in root.iterdir() if d.is_dir()]
+    return [d for d in found if d.is_dir()]
 
 
 def teardown_host(h: Host):
@@ -208,6 +225,18 @@ def teardown_host(h: Host):
         for m in sorted(mounts_under(h.base), key=len, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True)
         time.sleep(0.1)
+    # the per-host parent the engine keeps, in every hierarchy
+    for d in cgroup_dirs(h):
+        for c in sorted(d.rglob("*"), key=lambda p: len(str(p)), reverse=True):
+            if c.is_dir():
+                try:
+                    c.rmdir()
+                except OSError:
+                    pass
+        try:
+            d.rmdir()
+        except OSError:
+            pass
 
 
 @pytest.fixture
