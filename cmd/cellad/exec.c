@@ -80,13 +80,14 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-static void relay_start(struct relay_thread *rt, struct ws_slot *slot, int from_fd, int to_fd, int stop_fd,
-			void (*on_text)(void *, const char *, size_t), void *cls)
+/* shut_to: the client's end of input is passed on as shutdown(to_fd, SHUT_WR) */
+static void relay_start(struct relay_thread *rt, struct ws_slot *slot, int from_fd, int to_fd, bool shut_to,
+			int stop_fd, void (*on_text)(void *, const char *, size_t), void *cls)
 {
 	rt->slot = slot;
 	rt->r = (struct ws_relay){ .sock = slot->sock, .urh = slot->urh, .extra = slot->extra,
 				   .extra_len = slot->extra_len, .from_fd = from_fd, .to_fd = to_fd,
-				   .shut_to_on_close = to_fd >= 0, .stop_fd = stop_fd, .on_text = on_text, .cls = cls };
+				   .shut_to_on_close = shut_to, .stop_fd = stop_fd, .on_text = on_text, .cls = cls };
 	/* the relay closes the socket from now on */
 	slot->finished = true;
 	rt->started = pthread_create(&rt->t, NULL, relay_main, rt) == 0;
@@ -153,19 +154,18 @@ static int exec_run(struct operation *op, void *data, struct cella_error *err)
 	}
 	struct relay_thread rt[4] = { 0 };
 	if (j->interactive) {
-		relay_start(&rt[0], slot_get(j, "0"), pairs[0][0], pairs[0][0], -1, NULL, NULL);
-		rt[0].r.shut_to_on_close = true;
+		relay_start(&rt[0], slot_get(j, "0"), pairs[0][0], pairs[0][0], true, -1, NULL, NULL);
 		x.stdin_fd = x.stdout_fd = x.stderr_fd = pairs[0][1];
 	} else {
 		/* stdin: the client's frames in; its end when the process is gone */
-		relay_start(&rt[0], slot_get(j, "0"), -1, pairs[0][0], stop, NULL, NULL);
-		relay_start(&rt[1], slot_get(j, "1"), pairs[1][0], -1, stop, NULL, NULL);
-		relay_start(&rt[2], slot_get(j, "2"), pairs[2][0], -1, stop, NULL, NULL);
+		relay_start(&rt[0], slot_get(j, "0"), -1, pairs[0][0], true, stop, NULL, NULL);
+		relay_start(&rt[1], slot_get(j, "1"), pairs[1][0], -1, false, stop, NULL, NULL);
+		relay_start(&rt[2], slot_get(j, "2"), pairs[2][0], -1, false, stop, NULL, NULL);
 		x.stdin_fd = pairs[0][1];
 		x.stdout_fd = pairs[1][1];
 		x.stderr_fd = pairs[2][1];
 	}
-	relay_start(&rt[3], slot_get(j, "control"), -1, -1, stop, control_message, j);
+	relay_start(&rt[3], slot_get(j, "control"), -1, -1, false, stop, control_message, j);
 
 	r = cella_instance_exec(g_daemon.host, j->name, &x, &status, err);
 	/* the process is gone: our copies of its ends go, the relays drain and close */
@@ -288,9 +288,8 @@ static int console_run(struct operation *op, void *data, struct cella_error *err
 	if (stop < 0)
 		return cella_error_set(err, errno, "eventfd");
 	struct relay_thread rt[2] = { 0 };
-	relay_start(&rt[0], slot_get(j, "0"), fd, fd, -1, NULL, NULL);
-	rt[0].r.shut_to_on_close = false;
-	relay_start(&rt[1], slot_get(j, "control"), -1, -1, stop, control_message, j);
+	relay_start(&rt[0], slot_get(j, "0"), fd, fd, false, -1, NULL, NULL);
+	relay_start(&rt[1], slot_get(j, "control"), -1, -1, false, stop, control_message, j);
 	relay_join(&rt[0]);
 	uint64_t one = 1;
 	if (write(stop, &one, sizeof(one)) < 0)
