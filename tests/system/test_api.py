@@ -521,3 +521,24 @@ def test_instance_outlives_sigkilled_daemon(host):
     assert after["status"] == "Running" and after["pid"] == before["pid"], (before, after)
     op = host.wait_op(host.api("POST", f"/1.0/instances/{name}/exec", body={"command": ["true"]}))
     assert op["status"] == "Success" and op["metadata"]["return"] == 0, op
+
+
+def test_files_push_pull(host):
+    name = running_instance(host, "api-files")
+    r = host.api("POST", f"/1.0/instances/{name}/files?path=/root/f%20x", body=b"hello\x00world",
+                 headers={"Content-Type": "application/octet-stream", "X-Cella-Uid": "1", "X-Cella-Gid": "2",
+                          "X-Cella-Mode": "0600"})
+    assert_sync(r)
+    c = __import__("conftest").UnixHTTPConnection(str(host.socket))
+    c.request("GET", f"/1.0/instances/{name}/files?path=/root/f%20x")
+    resp = c.getresponse()
+    body = resp.read()
+    assert resp.status == 200 and body == b"hello\x00world", (resp.status, body)
+    assert (resp.getheader("X-Cella-Uid"), resp.getheader("X-Cella-Gid"), resp.getheader("X-Cella-Mode"),
+            resp.getheader("X-Cella-Type")) == ("1", "2", "0600", "file")
+    c.close()
+    listing = assert_sync(host.api("GET", f"/1.0/instances/{name}/files?path=/root"))
+    assert "f x" in listing
+    assert_error(host.api("POST", f"/1.0/instances/{name}/files?path=/root/g", body=b"x",
+                          headers={"X-Cella-Mode": "99999"}), 400)
+    assert_error(host.api("GET", f"/1.0/instances/{name}/files?path=/nonexistent"), 404)
