@@ -27,6 +27,8 @@ static char *dir_of_self(void)
 	return xstrdup(exe);
 }
 
+static void db_close_thread(void *db);
+
 int cella_host_open(const struct cella_host_opts *opts, struct cella_host **out, struct cella_error *err)
 {
 	static const struct cella_host_opts none;
@@ -53,11 +55,17 @@ int cella_host_open(const struct cella_host_opts *opts, struct cella_host **out,
 	}
 	if (mkdir_p(h->log_dir, 0700, err) < 0)
 		goto fail;
-	char *dbpath = xasprintf("%s/cella.db", h->var_dir);
-	int r = db_open(dbpath, &h->db, err);
-	free(dbpath);
-	if (r < 0)
+	h->db_path = xasprintf("%s/cella.db", h->var_dir);
+	if (pthread_key_create(&h->db_key, db_close_thread) != 0) {
+		cella_error_set(err, EAGAIN, "thread key");
 		goto fail;
+	}
+	h->db_key_set = true;
+	/* open (and migrate) now, so that a broken database fails here, once */
+	sqlite3 *db;
+	if (db_open(h->db_path, &db, err) < 0)
+		goto fail;
+	pthread_setspecific(h->db_key, db);
 	*out = h;
 	return 0;
 fail:
@@ -65,12 +73,32 @@ fail:
 	return -1;
 }
 
+static void db_close_thread(void *db)
+{
+	sqlite3_close(db);
+}
+
+sqlite3 *host_db(struct cella_host *h)
+{
+	sqlite3 *db = pthread_getspecific(h->db_key);
+	struct cella_error err;
+	if (!db && db_open(h->db_path, &db, &err) == 0)
+		pthread_setspecific(h->db_key, db);
+	return db;
+}
+
 void cella_host_close(struct cella_host *h)
 {
 	if (!h)
 		return;
-	if (h->db)
-		sqlite3_close(h->db);
+	if (h->db_key_set) {
+		sqlite3 *db = pthread_getspecific(h->db_key);
+		if (db)
+			sqlite3_close(db);
+		pthread_setspecific(h->db_key, NULL);
+		pthread_key_delete(h->db_key);
+	}
+	free(h->db_path);
 	free(h->var_dir);
 	free(h->run_dir);
 	free(h->log_dir);

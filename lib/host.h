@@ -3,6 +3,7 @@
 #ifndef CELLA_HOST_H
 #define CELLA_HOST_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <cella/manager.h>
@@ -12,9 +13,19 @@ struct cella_host {
 	char *run_dir;     /* /run/cella */
 	char *log_dir;     /* /var/log/cella */
 	char *libexec;     /* where cella-monitor lives */
-	sqlite3 *db;       /* VAR/cella.db, WAL */
+	char *db_path;     /* VAR/cella.db, WAL */
+	pthread_key_t db_key; /* each thread its own connection: see host_db() */
+	bool db_key_set;
 	struct cella_runtime rt; /* the engine, state under RUN/runtime */
 };
+
+/*
+ * The calling thread's connection to the host database, opened on first
+ * use (cellad runs each operation in a thread of its own; a connection is
+ * never shared between threads, so transactions never mix).  NULL only if
+ * the database cannot be opened, which cella_host_open() already checked.
+ */
+sqlite3 *host_db(struct cella_host *h);
 
 /* lib/db.c: open (creating or migrating the schema) the database at `path`. */
 int db_open(const char *path, sqlite3 **out, struct cella_error *err);

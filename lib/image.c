@@ -82,7 +82,7 @@ static int alias_check(const char *a, struct cella_error *err)
 
 static int image_row_exists(struct cella_host *h, const char *fp, struct cella_error *err)
 {
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "SELECT 1 FROM images WHERE fingerprint = ?", err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT 1 FROM images WHERE fingerprint = ?", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
@@ -90,7 +90,7 @@ static int image_row_exists(struct cella_host *h, const char *fp, struct cella_e
 	if (r == SQLITE_ROW)
 		return 1;
 	if (r != SQLITE_DONE)
-		return db_error(h->db, err, "images");
+		return db_error(host_db(h), err, "images");
 	return 0;
 }
 
@@ -98,7 +98,7 @@ static int image_row_exists(struct cella_host *h, const char *fp, struct cella_e
 static int alias_lookup(struct cella_host *h, const char *alias, char fp[FP_LEN + 1], struct cella_error *err)
 {
 	cleanup_stmt sqlite3_stmt *st =
-		db_prepare(h->db, "SELECT fingerprint FROM image_aliases WHERE name = ?", err);
+		db_prepare(host_db(h), "SELECT fingerprint FROM image_aliases WHERE name = ?", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, alias, -1, SQLITE_STATIC);
@@ -108,7 +108,7 @@ static int alias_lookup(struct cella_host *h, const char *alias, char fp[FP_LEN 
 		return 1;
 	}
 	if (r != SQLITE_DONE)
-		return db_error(h->db, err, "image aliases");
+		return db_error(host_db(h), err, "image aliases");
 	return 0;
 }
 
@@ -133,7 +133,7 @@ static int image_resolve(struct cella_host *h, const char *ref, char fp[FP_LEN +
 		return 0;
 	if (is_hex(ref, FP_PREFIX_MIN, FP_LEN - 1)) {
 		cleanup_stmt sqlite3_stmt *st = db_prepare(
-			h->db, "SELECT fingerprint FROM images WHERE substr(fingerprint, 1, ?) = ? LIMIT 2", err);
+			host_db(h), "SELECT fingerprint FROM images WHERE substr(fingerprint, 1, ?) = ? LIMIT 2", err);
 		if (!st)
 			return -1;
 		sqlite3_bind_int(st, 1, (int)strlen(ref));
@@ -144,7 +144,7 @@ static int image_resolve(struct cella_host *h, const char *ref, char fp[FP_LEN +
 				snprintf(fp, FP_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
 		}
 		if (r != SQLITE_DONE)
-			return db_error(h->db, err, "images");
+			return db_error(host_db(h), err, "images");
 		if (n == 1)
 			return 0;
 		if (n > 1)
@@ -156,7 +156,7 @@ static int image_resolve(struct cella_host *h, const char *ref, char fp[FP_LEN +
 static json_t *image_aliases(struct cella_host *h, const char *fp, struct cella_error *err)
 {
 	cleanup_stmt sqlite3_stmt *st = db_prepare(
-		h->db, "SELECT name, description FROM image_aliases WHERE fingerprint = ? ORDER BY name", err);
+		host_db(h), "SELECT name, description FROM image_aliases WHERE fingerprint = ? ORDER BY name", err);
 	if (!st)
 		return NULL;
 	sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
@@ -167,7 +167,7 @@ static json_t *image_aliases(struct cella_host *h, const char *fp, struct cella_
 						     "description", (const char *)sqlite3_column_text(st, 1)));
 	if (r != SQLITE_DONE) {
 		json_decref(arr);
-		db_error(h->db, err, "image aliases");
+		db_error(host_db(h), err, "image aliases");
 		return NULL;
 	}
 	return arr;
@@ -199,7 +199,7 @@ static json_t *image_from_row(struct cella_host *h, sqlite3_stmt *st, struct cel
 json_t *cella_image_list(struct cella_host *h, struct cella_error *err)
 {
 	cleanup_stmt sqlite3_stmt *st =
-		db_prepare(h->db, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY created_at, fingerprint", err);
+		db_prepare(host_db(h), "SELECT " IMAGE_COLUMNS " FROM images ORDER BY created_at, fingerprint", err);
 	if (!st)
 		return NULL;
 	json_t *arr = json_array();
@@ -214,7 +214,7 @@ json_t *cella_image_list(struct cella_host *h, struct cella_error *err)
 	}
 	if (r != SQLITE_DONE) {
 		json_decref(arr);
-		db_error(h->db, err, "images");
+		db_error(host_db(h), err, "images");
 		return NULL;
 	}
 	return arr;
@@ -226,7 +226,7 @@ json_t *cella_image_get(struct cella_host *h, const char *ref, struct cella_erro
 	if (image_resolve(h, ref, fp, err) < 0)
 		return NULL;
 	cleanup_stmt sqlite3_stmt *st =
-		db_prepare(h->db, "SELECT " IMAGE_COLUMNS " FROM images WHERE fingerprint = ?", err);
+		db_prepare(host_db(h), "SELECT " IMAGE_COLUMNS " FROM images WHERE fingerprint = ?", err);
 	if (!st)
 		return NULL;
 	sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
@@ -242,13 +242,13 @@ json_t *cella_image_get(struct cella_host *h, const char *ref, struct cella_erro
 static int alias_insert(struct cella_host *h, const char *alias, const char *fp, struct cella_error *err)
 {
 	cleanup_stmt sqlite3_stmt *st =
-		db_prepare(h->db, "INSERT INTO image_aliases (name, fingerprint) VALUES (?, ?)", err);
+		db_prepare(host_db(h), "INSERT INTO image_aliases (name, fingerprint) VALUES (?, ?)", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, alias, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, fp, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_error(h->db, err, "alias");
+		db_error(host_db(h), err, "alias");
 		if (err && err->code == EEXIST)
 			cella_error_set(err, EEXIST, "alias `%s` already exists", alias);
 		return -1;
@@ -268,13 +268,13 @@ int cella_image_alias_delete(struct cella_host *h, const char *alias, struct cel
 {
 	if (alias_check(alias, err) < 0)
 		return -1;
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "DELETE FROM image_aliases WHERE name = ?", err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM image_aliases WHERE name = ?", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, alias, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(h->db, err, "alias");
-	if (sqlite3_changes(h->db) == 0)
+		return db_error(host_db(h), err, "alias");
+	if (sqlite3_changes(host_db(h)) == 0)
 		return cella_error_set(err, ENOENT, "alias `%s` not found", alias);
 	return 0;
 }
@@ -302,13 +302,13 @@ int cella_image_delete(struct cella_host *h, const char *ref, struct cella_error
 	cleanup_close int imagesfd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (imagesfd < 0)
 		return cella_error_set(err, errno, "open `%s`", images);
-	if (db_begin(h->db, err) < 0)
+	if (db_begin(host_db(h), err) < 0)
 		return -1;
 
 	/* An instance's rootfs is presented from the image: it must stay. */
 	{
 		cleanup_stmt sqlite3_stmt *st =
-			db_prepare(h->db, "SELECT name FROM instances WHERE image = ? ORDER BY name", err);
+			db_prepare(host_db(h), "SELECT name FROM instances WHERE image = ? ORDER BY name", err);
 		if (!st)
 			goto fail;
 		sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
@@ -327,12 +327,12 @@ int cella_image_delete(struct cella_host *h, const char *ref, struct cella_error
 		}
 	}
 	{
-		cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "DELETE FROM images WHERE fingerprint = ?", err);
+		cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM images WHERE fingerprint = ?", err);
 		if (!st)
 			goto fail;
 		sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			db_error(h->db, err, "delete image");
+			db_error(host_db(h), err, "delete image");
 			goto fail;
 		}
 	}
@@ -346,8 +346,8 @@ int cella_image_delete(struct cella_host *h, const char *ref, struct cella_error
 		cella_error_set(err, errno, "move `%s/%s`", images, fp);
 		goto fail;
 	}
-	if (db_commit(h->db, err) < 0) {
-		db_rollback(h->db);
+	if (db_commit(host_db(h), err) < 0) {
+		db_rollback(host_db(h));
 		if (moved)
 			renameat(imagesfd, gone, imagesfd, fp);
 		return cella_error_wrap(err, "delete image %.12s", fp);
@@ -356,7 +356,7 @@ int cella_image_delete(struct cella_host *h, const char *ref, struct cella_error
 		return cella_error_wrap(err, "delete image %.12s (its record is gone)", fp);
 	return 0;
 fail:
-	db_rollback(h->db);
+	db_rollback(host_db(h));
 	return cella_error_wrap(err, "delete image %.12s", fp);
 }
 
@@ -463,11 +463,11 @@ static char *image_new_commit(struct cella_host *h, struct image_new *n, const c
 		goto fail;
 	}
 
-	if (db_begin(h->db, err) < 0)
+	if (db_begin(host_db(h), err) < 0)
 		goto fail;
 	{
 		cleanup_stmt sqlite3_stmt *st = db_prepare(
-			h->db,
+			host_db(h),
 			"INSERT INTO images (fingerprint, type, properties, size, created_at) VALUES (?, 'vps', ?, ?, ?)",
 			err);
 		if (!st)
@@ -477,7 +477,7 @@ static char *image_new_commit(struct cella_host *h, struct image_new *n, const c
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)n->size);
 		sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			db_error(h->db, err, "image");
+			db_error(host_db(h), err, "image");
 			if (err && err->code == EEXIST)
 				cella_error_set(err, EEXIST, "image %.12s already exists", fp);
 			goto rollback;
@@ -494,8 +494,8 @@ static char *image_new_commit(struct cella_host *h, struct image_new *n, const c
 		goto rollback;
 	}
 	n->tmpname[0] = '\0';
-	if (db_commit(h->db, err) < 0) {
-		db_rollback(h->db);
+	if (db_commit(host_db(h), err) < 0) {
+		db_rollback(host_db(h));
 		rm_rf_at(n->imagesfd, fp, NULL);
 		goto fail;
 	}
@@ -503,7 +503,7 @@ static char *image_new_commit(struct cella_host *h, struct image_new *n, const c
 	image_new_abort(n);
 	return ret;
 rollback:
-	db_rollback(h->db);
+	db_rollback(host_db(h));
 fail:
 	image_new_abort(n);
 	return NULL;

@@ -115,7 +115,7 @@ int inst_load(struct cella_host *h, const char *name, struct inst_row *r, struct
 {
 	if (name_check("instance", name, err) < 0)
 		return -1;
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "SELECT " ROW_COLUMNS " FROM instances WHERE name = ?", err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT " ROW_COLUMNS " FROM instances WHERE name = ?", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -123,7 +123,7 @@ int inst_load(struct cella_host *h, const char *name, struct inst_row *r, struct
 	if (rc == SQLITE_DONE)
 		return cella_error_set(err, ENOENT, "instance `%s` not found", name);
 	if (rc != SQLITE_ROW)
-		return db_error(h->db, err, "load instance");
+		return db_error(host_db(h), err, "load instance");
 	row_fill(st, r);
 	return 0;
 }
@@ -131,7 +131,7 @@ int inst_load(struct cella_host *h, const char *name, struct inst_row *r, struct
 static int row_save(struct cella_host *h, const struct inst_row *r, struct cella_error *err)
 {
 	cleanup_stmt sqlite3_stmt *st = db_prepare(
-		h->db, "UPDATE instances SET description = ?, config = ?, devices = ?, profiles = ?, ephemeral = ? WHERE id = ?",
+		host_db(h), "UPDATE instances SET description = ?, config = ?, devices = ?, profiles = ?, ephemeral = ? WHERE id = ?",
 		err);
 	if (!st)
 		return -1;
@@ -145,7 +145,7 @@ static int row_save(struct cella_host *h, const struct inst_row *r, struct cella
 	sqlite3_bind_int(st, 5, r->ephemeral);
 	sqlite3_bind_int64(st, 6, r->id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(h->db, err, "save instance");
+		return db_error(host_db(h), err, "save instance");
 	return 0;
 }
 
@@ -312,7 +312,7 @@ static json_t *inst_object(struct cella_host *h, const struct inst_row *r)
 
 json_t *cella_instance_list(struct cella_host *h, struct cella_error *err)
 {
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "SELECT " ROW_COLUMNS " FROM instances ORDER BY name", err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT " ROW_COLUMNS " FROM instances ORDER BY name", err);
 	if (!st)
 		return NULL;
 	json_t *a = json_array();
@@ -325,7 +325,7 @@ json_t *cella_instance_list(struct cella_host *h, struct cella_error *err)
 	}
 	if (rc != SQLITE_DONE) {
 		json_decref(a);
-		db_error(h->db, err, "list instances");
+		db_error(host_db(h), err, "list instances");
 		return NULL;
 	}
 	return a;
@@ -445,7 +445,7 @@ int profiles_check(struct cella_host *h, const json_t *profiles, struct cella_er
 /* The lowest free 65536-id range. */
 static int idmap_allocate(struct cella_host *h, unsigned *base, struct cella_error *err)
 {
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "SELECT idmap_base FROM instances ORDER BY idmap_base", err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT idmap_base FROM instances ORDER BY idmap_base", err);
 	if (!st)
 		return -1;
 	unsigned b = IDMAP_FIRST;
@@ -468,7 +468,7 @@ static int row_insert(struct cella_host *h, struct inst_row *r, struct cella_err
 	time_now_rfc3339(now, sizeof(now));
 	snprintf(r->created_at, sizeof(r->created_at), "%s", now);
 	cleanup_stmt sqlite3_stmt *st = db_prepare(
-		h->db,
+		host_db(h),
 		"INSERT INTO instances (name, type, description, config, devices, profiles, ephemeral, image, idmap_base, created_at) "
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		err);
@@ -491,11 +491,11 @@ static int row_insert(struct cella_host *h, struct inst_row *r, struct cella_err
 	sqlite3_bind_int64(st, 9, r->idmap_base);
 	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		if (sqlite3_extended_errcode(h->db) == SQLITE_CONSTRAINT_UNIQUE)
+		if (sqlite3_extended_errcode(host_db(h)) == SQLITE_CONSTRAINT_UNIQUE)
 			return cella_error_set(err, EEXIST, "instance `%s` already exists", r->name);
-		return db_error(h->db, err, "create instance");
+		return db_error(host_db(h), err, "create instance");
 	}
-	r->id = sqlite3_last_insert_rowid(h->db);
+	r->id = sqlite3_last_insert_rowid(host_db(h));
 	return 0;
 }
 
@@ -504,7 +504,7 @@ int instance_create_from(struct cella_host *h, struct inst_row *r, const char *c
 {
 	cleanup_free char *layer = layer_dir(h, r->name);
 	cleanup_free char *snaps = xasprintf("%s/snapshots/%s", h->var_dir, r->name);
-	if (db_begin(h->db, err) < 0)
+	if (db_begin(host_db(h), err) < 0)
 		return -1;
 	if (idmap_allocate(h, &r->idmap_base, err) < 0 || row_insert(h, r, err) < 0)
 		goto fail;
@@ -528,13 +528,13 @@ int instance_create_from(struct cella_host *h, struct inst_row *r, const char *c
 	} else if (storage_layer_create(layer, err) < 0) {
 		goto fail;
 	}
-	if (db_commit(h->db, err) < 0) {
+	if (db_commit(host_db(h), err) < 0) {
 		tree_remove(layer);
 		goto fail;
 	}
 	return 0;
 fail:
-	db_rollback(h->db);
+	db_rollback(host_db(h));
 	return -1;
 }
 
@@ -832,7 +832,7 @@ int cella_instance_start(struct cella_host *h, const char *name, struct cella_er
 		goto out;
 	}
 	snprintf(r.last_used_at, sizeof(r.last_used_at), "%s", time_now_rfc3339(now, sizeof(now)));
-	st = db_prepare(h->db, "UPDATE instances SET last_used_at = ? WHERE id = ?", err);
+	st = db_prepare(host_db(h), "UPDATE instances SET last_used_at = ? WHERE id = ?", err);
 	if (st) {
 		sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, r.id);
@@ -955,12 +955,12 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 	}
 	tree_remove(rdir);
 	tree_remove(logs);
-	st = db_prepare(h->db, "DELETE FROM instances WHERE id = ?", err);
+	st = db_prepare(host_db(h), "DELETE FROM instances WHERE id = ?", err);
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, r.id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_error(h->db, err, "delete instance");
+		db_error(host_db(h), err, "delete instance");
 		goto out;
 	}
 	ret = 0;
@@ -988,35 +988,35 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 		cella_error_set(err, EBUSY, "instance `%s` is running: stop it before renaming", name);
 		goto out;
 	}
-	if (db_begin(h->db, err) < 0)
+	if (db_begin(host_db(h), err) < 0)
 		goto out;
-	st = db_prepare(h->db, "UPDATE instances SET name = ? WHERE id = ?", err);
+	st = db_prepare(host_db(h), "UPDATE instances SET name = ? WHERE id = ?", err);
 	if (!st) {
-		db_rollback(h->db);
+		db_rollback(host_db(h));
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, new_name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, r.id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		if (sqlite3_extended_errcode(h->db) == SQLITE_CONSTRAINT_UNIQUE)
+		if (sqlite3_extended_errcode(host_db(h)) == SQLITE_CONSTRAINT_UNIQUE)
 			cella_error_set(err, EEXIST, "instance `%s` already exists", new_name);
 		else
-			db_error(h->db, err, "rename");
-		db_rollback(h->db);
+			db_error(host_db(h), err, "rename");
+		db_rollback(host_db(h));
 		goto out;
 	}
 	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
 		cella_error_set(err, errno, "rename `%s`", from);
-		db_rollback(h->db);
+		db_rollback(host_db(h));
 		goto out;
 	}
 	if (access(sfrom, F_OK) == 0 && rename(sfrom, sto) < 0) {
 		cella_error_set(err, errno, "rename `%s`", sfrom);
 		rename(to, from);
-		db_rollback(h->db);
+		db_rollback(host_db(h));
 		goto out;
 	}
-	if (db_commit(h->db, err) < 0) {
+	if (db_commit(host_db(h), err) < 0) {
 		rename(to, from);
 		rename(sto, sfrom);
 		goto out;

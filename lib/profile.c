@@ -12,7 +12,7 @@ static json_t *used_by(struct cella_host *h, const char *profile)
 {
 	json_t *a = json_array();
 	struct cella_error err;
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "SELECT name, profiles FROM instances ORDER BY name", &err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT name, profiles FROM instances ORDER BY name", &err);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		json_error_t jerr;
 		json_t *p = json_loads((const char *)sqlite3_column_text(st, 1), 0, &jerr);
@@ -49,7 +49,7 @@ static int profile_name_check(const char *name, struct cella_error *err)
 json_t *cella_profile_list(struct cella_host *h, struct cella_error *err)
 {
 	cleanup_stmt sqlite3_stmt *st =
-		db_prepare(h->db, "SELECT name, description, config, devices FROM profiles ORDER BY name", err);
+		db_prepare(host_db(h), "SELECT name, description, config, devices FROM profiles ORDER BY name", err);
 	if (!st)
 		return NULL;
 	json_t *a = json_array();
@@ -63,7 +63,7 @@ json_t *cella_profile_get(struct cella_host *h, const char *name, struct cella_e
 	if (profile_name_check(name, err) < 0)
 		return NULL;
 	cleanup_stmt sqlite3_stmt *st =
-		db_prepare(h->db, "SELECT name, description, config, devices FROM profiles WHERE name = ?", err);
+		db_prepare(host_db(h), "SELECT name, description, config, devices FROM profiles WHERE name = ?", err);
 	if (!st)
 		return NULL;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -103,7 +103,7 @@ static int profile_fields_check(const json_t *req, struct cella_error *err)
 static int profile_write(struct cella_host *h, const char *sql, const char *name, const char *desc, const json_t *config,
 			 const json_t *devices, struct cella_error *err)
 {
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, sql, err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), sql, err);
 	if (!st)
 		return -1;
 	cleanup_free char *c = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
@@ -113,9 +113,9 @@ static int profile_write(struct cella_host *h, const char *sql, const char *name
 	sqlite3_bind_text(st, 3, d, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		if (sqlite3_extended_errcode(h->db) == SQLITE_CONSTRAINT_UNIQUE)
+		if (sqlite3_extended_errcode(host_db(h)) == SQLITE_CONSTRAINT_UNIQUE)
 			return cella_error_set(err, EEXIST, "profile `%s` already exists", name);
-		return db_error(h->db, err, "profile");
+		return db_error(host_db(h), err, "profile");
 	}
 	return 0;
 }
@@ -177,11 +177,11 @@ int cella_profile_delete(struct cella_host *h, const char *name, struct cella_er
 		return cella_error_set(err, EBUSY, "profile `default` cannot be deleted");
 	if (users)
 		return cella_error_set(err, EBUSY, "profile `%s` is used by %zu instance(s)", name, users);
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "DELETE FROM profiles WHERE name = ?", err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM profiles WHERE name = ?", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(h->db, err, "delete profile");
+		return db_error(host_db(h), err, "delete profile");
 	return 0;
 }

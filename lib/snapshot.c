@@ -50,7 +50,7 @@ json_t *cella_snapshot_list(struct cella_host *h, const char *name, struct cella
 	if (inst_load(h, name, &r, err) < 0)
 		return NULL;
 	cleanup_stmt sqlite3_stmt *st =
-		db_prepare(h->db, "SELECT name, created_at FROM snapshots WHERE instance_id = ? ORDER BY id", err);
+		db_prepare(host_db(h), "SELECT name, created_at FROM snapshots WHERE instance_id = ? ORDER BY id", err);
 	json_t *a = NULL;
 	if (st) {
 		sqlite3_bind_int64(st, 1, r.id);
@@ -75,30 +75,30 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 	char now[40];
 	if (snap_name_check(snap, err) < 0)
 		goto out;
-	if (db_begin(h->db, err) < 0)
+	if (db_begin(host_db(h), err) < 0)
 		goto out;
-	st = db_prepare(h->db, "INSERT INTO snapshots (instance_id, name, created_at) VALUES (?, ?, ?)", err);
+	st = db_prepare(host_db(h), "INSERT INTO snapshots (instance_id, name, created_at) VALUES (?, ?, ?)", err);
 	if (!st) {
-		db_rollback(h->db);
+		db_rollback(host_db(h));
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, r.id);
 	sqlite3_bind_text(st, 2, snap, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, time_now_rfc3339(now, sizeof(now)), -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		if (sqlite3_extended_errcode(h->db) == SQLITE_CONSTRAINT_UNIQUE)
+		if (sqlite3_extended_errcode(host_db(h)) == SQLITE_CONSTRAINT_UNIQUE)
 			cella_error_set(err, EEXIST, "snapshot `%s/%s` already exists", name, snap);
 		else
-			db_error(h->db, err, "create snapshot");
-		db_rollback(h->db);
+			db_error(host_db(h), err, "create snapshot");
+		db_rollback(host_db(h));
 		goto out;
 	}
 	if (mkdir_p(dir, 0700, err) < 0 || layer_copy_frozen(h, name, upper, err) < 0) {
 		tree_remove(dir);
-		db_rollback(h->db);
+		db_rollback(host_db(h));
 		goto out;
 	}
-	if (db_commit(h->db, err) < 0) {
+	if (db_commit(host_db(h), err) < 0) {
 		tree_remove(dir);
 		goto out;
 	}
@@ -111,7 +111,7 @@ out:
 static long long snap_id(struct cella_host *h, long long inst, const char *name, const char *snap,
 			 struct cella_error *err)
 {
-	cleanup_stmt sqlite3_stmt *st = db_prepare(h->db, "SELECT id FROM snapshots WHERE instance_id = ? AND name = ?", err);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT id FROM snapshots WHERE instance_id = ? AND name = ?", err);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, inst);
@@ -136,12 +136,12 @@ int cella_snapshot_delete(struct cella_host *h, const char *name, const char *sn
 		cella_error_set(err, errno, "remove snapshot `%s/%s`", name, snap);
 		goto out;
 	}
-	st = db_prepare(h->db, "DELETE FROM snapshots WHERE id = ?", err);
+	st = db_prepare(host_db(h), "DELETE FROM snapshots WHERE id = ?", err);
 	if (!st)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_error(h->db, err, "delete snapshot");
+		db_error(host_db(h), err, "delete snapshot");
 		goto out;
 	}
 	ret = 0;

@@ -341,7 +341,7 @@ static void test_alias_delete_busy(void **state)
 	assert_int_equal(err.code, ENOENT);
 
 	/* in use by an instance: EBUSY naming it */
-	sqlite3 *db = f->h->db;
+	sqlite3 *db = host_db(f->h);
 	char sql[512];
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO instances (name, type, image, idmap_base, created_at) VALUES "
