@@ -759,6 +759,31 @@ int cgroup_clone_fd(struct cgroup *cg)
 	return -1;
 }
 
+int cgroup_open_tasks(struct cgroup *cg, int *fds, size_t max, struct cella_error *err)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cg->n_hier; i++) {
+		struct cgroup_hier *h = &cg->hier[i];
+		if (h->v2 || h->fd < 0)
+			continue;
+		if (n == max) {
+			cella_error_set(err, E2BIG, "too many cgroup hierarchies");
+			goto fail;
+		}
+		fds[n] = openat(h->fd, "tasks", O_WRONLY | O_CLOEXEC);
+		if (fds[n] < 0) {
+			cella_error_set(err, errno, "open %s%s/tasks", h->mountpoint, cg->path);
+			goto fail;
+		}
+		n++;
+	}
+	return (int)n;
+fail:
+	while (n > 0)
+		close(fds[--n]);
+	return -1;
+}
+
 int cgroup_enter_self(struct cgroup *cg, bool cloned_into, struct cella_error *err)
 {
 	for (size_t i = 0; i < cg->n_hier; i++) {

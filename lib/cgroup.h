@@ -62,6 +62,13 @@ int cgroup_clone_fd(struct cgroup *cg);
 /* Move the calling single-threaded process into the cgroup in every
  * hierarchy, skipping the cgroup2 one if it was cloned into it. */
 int cgroup_enter_self(struct cgroup *cg, bool cloned_into, struct cella_error *err);
+/*
+ * The v1 `tasks` files of a finished cgroup, opened for writing (fds[max]);
+ * returns how many.  A process in a user namespace cannot open them, but
+ * writing "0" through an fd opened by root moves it in, as cheaply as
+ * cgroup_enter_self(): the kernel checks the opener's credentials.
+ */
+int cgroup_open_tasks(struct cgroup *cg, int *fds, size_t max, struct cella_error *err);
 /* Apply (again) a resources block, as `update` does. */
 int cgroup_apply(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err);
 /* Every pid in the cgroup (and its descendants); caller frees. */

@@ -164,6 +164,8 @@ struct init_args {
 	bool enter_self;   /* move ourselves into the cgroup (no user namespace) */
 	bool cloned_into;  /* born in the cgroup2 directory (CLONE_INTO_CGROUP) */
 	bool cgroup_done;  /* init_cgroup_ready() ran */
+	const int *tasks_fds;  /* user namespace: v1 `tasks` files the runtime opened */
+	size_t n_tasks_fds;
 	int sync;          /* our end of the pair */
 	int start_listen;  /* create: the start.sock listener; run: -1 */
 	int console_sock;  /* -1 unless process.terminal */
@@ -216,6 +218,12 @@ static int init_cgroup_ready(void *data, struct cella_error *err)
 		if (cgroup_enter_self(a->cgroup, a->cloned_into, err) < 0)
 			return -1;
 	}
+	for (size_t i = 0; i < a->n_tasks_fds; i++) {
+		if (write(a->tasks_fds[i], "0", 1) != 1)
+			return cella_error_set(err, errno, "enter the container's cgroup");
+		close(a->tasks_fds[i]);
+	}
+	a->n_tasks_fds = 0;
 	if ((namespaces_new_flags(a->c) & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
 		return cella_error_set(err, errno, "unshare the cgroup namespace");
 	return 0;
@@ -842,7 +850,16 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	 * with a new pid namespace a stage process forks it (see init_setup) */
 	bool user_joined = namespaces_has(c, CLONE_NEWUSER) && !(newns & CLONE_NEWUSER);
 	bool staged = user_joined && (newns & CLONE_NEWPID);
-	int cgfd = enter_self ? cgroup_clone_fd(s->cg) : -1;
+	/* A new user namespace: the cgroup is finished first, and the init gets
+	 * the v1 `tasks` files opened by us (see cgroup_open_tasks()); writing
+	 * its pid from here would wait for an RCU grace period. */
+	bool tasks_passed = !enter_self && !user_joined;
+	int tasks_fds[16];
+	int n_tasks = 0;
+	if (tasks_passed && (cgroup_create_finish(s->cg, err) < 0 ||
+			     (n_tasks = cgroup_open_tasks(s->cg, tasks_fds, ARRAY_SIZE(tasks_fds), err)) < 0))
+		goto out;
+	int cgfd = enter_self || tasks_passed ? cgroup_clone_fd(s->cg) : -1;
 	struct clone_args ca = {
 		.flags = (user_joined ? 0 : newns & ~(CLONE_NEWCGROUP | CLONE_NEWTIME)) | CLONE_PIDFD |
 			 (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
@@ -877,11 +894,14 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 			.id = id, .opts = opts, .c = c, .bundle = bundle, .rootfs = rootfs,
 			.argv = argv, .envp = envp, .nsfds = nsfds, .cgroup = s->cg, .sync = sp[1],
 			.enter_self = enter_self, .cloned_into = cgfd >= 0, .seccomp = filter,
+			.tasks_fds = tasks_fds, .n_tasks_fds = (size_t)n_tasks,
 			.start_listen = listener, .console_sock = console,
 		};
 		init_main(&a);
 	}
 	s->pid = pid;
+	while (n_tasks > 0)
+		close(tasks_fds[--n_tasks]);
 	close(sp[1]);
 	sp[1] = -1;
 	s->sync = sp[0];
@@ -894,14 +914,15 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 		goto out;
 
 	/* the init mounts while we finish its cgroup; GO tells it the cgroup is ready */
-	if (cgroup_create_finish(s->cg, err) < 0)
+	if (!tasks_passed && cgroup_create_finish(s->cg, err) < 0)
 		goto out;
 	if (enter_self && sync_send(s->sync, SYNC_GO, NULL) < 0) {
 		cella_error_set(err, errno, "start the container init");
 		goto out;
 	}
 	if (!enter_self) {
-		if (((newns & CLONE_NEWUSER) && idmap_write(pid, c, err) < 0) || cgroup_enter(s->cg, pid, err) < 0)
+		if (((newns & CLONE_NEWUSER) && idmap_write(pid, c, err) < 0) ||
+		    (!tasks_passed && cgroup_enter(s->cg, pid, err) < 0))
 			goto out;
 		cleanup_close int tree = -1;
 		if ((newns & CLONE_NEWUSER) && namespaces_has(c, CLONE_NEWNS)) {
