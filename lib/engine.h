@@ -28,6 +28,9 @@ int namespaces_join(const struct oci_config *c, const int *fds, int types, struc
 
 /* idmap.c: write /proc/PID/{uid,gid}_map (run by the parent). */
 int idmap_write(pid_t pid, const struct oci_config *c, struct cella_error *err);
+/* exeseal.c: an O_PATH fd of `path` seen through a read-only overlay of its
+ * directory (a program started from it runs sealed), or -1. */
+int exeseal_open(const char *path);
 /* The host id of container id `id` under the mappings m[n]; -1 if unmapped. */
 long idmap_host(const struct oci_idmap *m, size_t n, uint32_t id);
 /* Fallback for a rootfs that cannot be idmapped: chown it into the mapping. */

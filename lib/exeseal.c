@@ -113,6 +113,11 @@ static int exeseal_memfd(struct cella_error *err)
 	return fd;
 }
 
+int exeseal_open(const char *path)
+{
+	return exeseal_overlay(path);
+}
+
 int cella_exe_seal(char *const argv[], struct cella_error *err)
 {
 	extern char **environ;

@@ -40,6 +40,8 @@ int cella_host_open(const struct cella_host_opts *opts, struct cella_host **out,
 	h->log_dir = xstrdup(opts->log_dir ? opts->log_dir : DEFAULT_LOG);
 	h->libexec = opts->libexec ? xstrdup(opts->libexec) : dir_of_self();
 	h->rt.root = xasprintf("%s/runtime", h->run_dir);
+	pthread_mutex_init(&h->lock, NULL);
+	h->monitor_exe = -1;
 
 	static const char *const var_sub[] = { "", "/images", "/instances", "/snapshots" };
 	static const char *const run_sub[] = { "", "/instances", "/runtime" };
@@ -99,6 +101,9 @@ void cella_host_close(struct cella_host *h)
 		pthread_key_delete(h->db_key);
 	}
 	free(h->db_path);
+	if (h->monitor_exe >= 0)
+		close(h->monitor_exe);
+	pthread_mutex_destroy(&h->lock);
 	free(h->var_dir);
 	free(h->run_dir);
 	free(h->log_dir);

@@ -17,6 +17,8 @@ struct cella_host {
 	pthread_key_t db_key; /* each thread its own connection: see host_db() */
 	bool db_key_set;
 	struct cella_runtime rt; /* the engine, state under RUN/runtime */
+	pthread_mutex_t lock;    /* the fields below */
+	int monitor_exe;         /* O_PATH: cella-monitor seen sealed, -1 until needed */
 };
 
 /*

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "config_keys.h"
+#include "engine.h"
 #include "host.h"
 #include "instance.h"
 #include "storage.h"
@@ -650,52 +651,66 @@ static char *find_helper(struct cella_host *h, const char *name)
 	return NULL;
 }
 
-/* Start the monitor, detached from us (it must outlive cellad), and wait for its word. */
+/*
+ * Start the monitor and wait for its word.  It is spawned (vfork: cheap
+ * whatever our size) from a sealed view of its binary, made once, so it
+ * need not re-exec itself to run sealed; it then leaves our process tree
+ * by forking once (we reap that first process at once), in a session of
+ * its own: it outlives cellad.
+ */
 static int monitor_spawn(struct cella_host *h, const char *name, struct cella_error *err)
 {
 	cleanup_free char *monitor = find_helper(h, "cella-monitor");
 	if (!monitor)
 		return cella_error_set(err, ENOENT, "cella-monitor not found next to %s nor in the usual places", h->libexec);
+	pthread_mutex_lock(&h->lock);
+	if (h->monitor_exe < 0)
+		h->monitor_exe = exeseal_open(monitor);
+	int exe_fd = h->monitor_exe;
+	pthread_mutex_unlock(&h->lock);
 	cleanup_free char *logdir = xasprintf("%s/%s", h->log_dir, name);
 	if (mkdir_p(logdir, 0700, err) < 0)
 		return -1;
 	cleanup_free char *logpath = xasprintf("%s/monitor.log", logdir);
+	cleanup_close int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	cleanup_close int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (logfd < 0 || nullfd < 0)
+		return cella_error_set(err, errno, "open %s", logfd < 0 ? logpath : "/dev/null");
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return cella_error_set(err, errno, "pipe");
+	cleanup_close int rfd = pipefd[0];
 	char fdarg[16];
-	snprintf(fdarg, sizeof(fdarg), "%d", pipefd[1]);
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return cella_error_set(err, errno, "fork");
-	}
-	if (pid == 0) {
-		/* a grandchild, in its own session: not ours to reap, not killed with us */
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (nullfd >= 0)
-			dup2(nullfd, 0);
-		if (logfd >= 0) {
-			dup2(logfd, 1);
-			dup2(logfd, 2);
-		}
-		fcntl(pipefd[1], F_SETFD, 0);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execl(monitor, "cella-monitor", "--run-dir", h->run_dir, "--log-dir", h->log_dir, "--name", name,
-		      "--ready-fd", fdarg, (char *)NULL);
-		_exit(127);
-	}
+	snprintf(fdarg, sizeof(fdarg), "%d", 3);
+	char *const argv[] = { "cella-monitor", "--run-dir", h->run_dir, "--log-dir", h->log_dir, "--name",
+			       (char *)name, "--ready-fd", fdarg, "--daemonize", NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, nullfd, 0);
+	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 3);
+	/* the sealed view as fd 4, executed through /proc (the monitor closes it) */
+	if (exe_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, exe_fd, 4);
+	/* nothing of ours beyond these */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 5);
+	posix_spawnattr_t sa;
+	posix_spawnattr_init(&sa);
+	sigset_t none;
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+	extern char **environ;
+	pid_t pid;
+	int e = posix_spawn(&pid, exe_fd >= 0 ? "/proc/self/fd/4" : monitor, &fa, &sa, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&sa);
 	close(pipefd[1]);
+	if (e)
+		return cella_error_set(err, e, "run %s", monitor);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	cleanup_close int rfd = pipefd[0];
 	char buf[1200];
 	ssize_t n = read_all(rfd, buf, sizeof(buf) - 1);
 	buf[n > 0 ? n : 0] = '\0';
@@ -704,7 +719,6 @@ static int monitor_spawn(struct cella_host *h, const char *name, struct cella_er
 		return 0;
 	if (!strncmp(buf, "error: ", 7))
 		return cella_error_set(err, EIO, "%s", buf + 7);
-	cleanup_free char *log = read_file_at(AT_FDCWD, logpath, NULL, err);
 	return cella_error_set(err, EIO, "the monitor of `%s` failed to start (see %s)", name, logpath);
 }
 
@@ -988,6 +1002,7 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 		cella_error_set(err, EBUSY, "instance `%s` is running: stop it before renaming", name);
 		goto out;
 	}
+	instance_umount(h, name);
 	if (db_begin(host_db(h), err) < 0)
 		goto out;
 	st = db_prepare(host_db(h), "UPDATE instances SET name = ? WHERE id = ?", err);

@@ -16,7 +16,7 @@
  *
  * Killing cellad leaves every monitor, and so every guest, running.
  *
- * Usage: cella-monitor --run-dir RUN --log-dir LOG --name NAME [--ready-fd N]
+ * Usage: cella-monitor --run-dir RUN --log-dir LOG --name NAME [--ready-fd N] [--daemonize]
  * RUN/instances/NAME/ holds bundle/config.json, rootfs (mounted) and
  * params.json ({"stop_signal":N,"stop_timeout":S,"restart":"reboot|no|always|on-failure"}).
  */
@@ -556,9 +556,11 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "run-dir", required_argument, NULL, 'r' }, { "log-dir", required_argument, NULL, 'l' },
 		{ "name", required_argument, NULL, 'n' },    { "ready-fd", required_argument, NULL, 'f' },
+		{ "daemonize", no_argument, NULL, 'd' },
 		{ 0 },
 	};
 	const char *run_dir = NULL, *log_dir = NULL, *name = NULL;
+	bool daemonize = false;
 	struct cella_error err = { 0 };
 	struct monitor m = { .master = -1, .init_pidfd = -1, .log_fd = -1, .ready_fd = -1 };
 	int o;
@@ -568,11 +570,14 @@ int main(int argc, char **argv)
 		case 'l': log_dir = optarg; break;
 		case 'n': name = optarg; break;
 		case 'f': m.ready_fd = atoi(optarg); break;
+		case 'd': daemonize = true; break;
 		default: return 2;
 		}
 	}
+	/* stdio and the ready fd: nothing else of whoever started us */
+	close_range(m.ready_fd == 3 ? 4 : 3, ~0U, 0);
 	if (!run_dir || !log_dir || !name || !name_is_valid(name)) {
-		fprintf(stderr, "usage: cella-monitor --run-dir RUN --log-dir LOG --name NAME [--ready-fd N]\n");
+		fprintf(stderr, "usage: cella-monitor --run-dir RUN --log-dir LOG --name NAME [--ready-fd N] [--daemonize]\n");
 		return 2;
 	}
 	/* guests are forks of us until they exec (the ready fd crosses the re-exec) */
@@ -582,6 +587,16 @@ int main(int argc, char **argv)
 	}
 	if (m.ready_fd >= 0)
 		fcntl(m.ready_fd, F_SETFD, FD_CLOEXEC);
+	/* out of the spawner's process tree: it reaps this first process now */
+	if (daemonize) {
+		pid_t child = fork();
+		if (child < 0) {
+			log_msg("<3>", "%s: fork: %s", name, strerror(errno));
+			return 1;
+		}
+		if (child > 0)
+			_exit(0);
+	}
 	m.name = name;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	cleanup_free char *dir = xasprintf("%s/instances/%s", run_dir, name);
@@ -611,10 +626,8 @@ int main(int argc, char **argv)
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	write_file_atomic(m.dirfd, "monitor.pid", pid, strlen(pid), 0644, &err);
 	int status = monitor_run(&m);
-	/* the guest is gone: its tree, sockets and pid file go too */
-	cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
-	if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		log_msg("<4>", "%s: unmount %s: %s", name, rootfs, strerror(errno));
+	/* the guest is gone, and so are its sockets; its tree stays mounted for
+	 * a quick start again (deleting the instance unmounts it) */
 	unlinkat(m.dirfd, "monitor.sock", 0);
 	unlinkat(m.dirfd, "monitor.pid", 0);
 	free(m.log_path);
