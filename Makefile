@@ -79,5 +79,9 @@ check: unit unit-asan integration integration-asan fuzz
 bench: build
 	bench/runtime.sh
 
+.PHONY: bench-vps
+bench-vps: build
+	bench/vps.sh
+
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
