@@ -79,6 +79,14 @@ LXCPATH=$WORK/lxc
 NOBIN=$WORK/nobin
 mkdir -p "$LXCPATH" "$NOBIN"
 chmod 711 "$LXCPATH"
+# a private copy of the binaries: a rebuild of the tree during the run must
+# not change them (cellad finds cella-monitor next to itself)
+mkdir -p "$WORK/bin"
+for b in cella cellad cella-monitor cella-runtime; do
+	[[ -x $BUILD/$b ]] && cp "$BUILD/$b" "$WORK/bin/$b"
+done
+CELLA=$WORK/bin/cella CELLAD=$WORK/bin/cellad
+REV=$(git -C "$SELF_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 CELLAD_PID=
 export CELLA_SOCKET=$SOCK CELLA_NO_AUTOSTART=1
 
@@ -91,6 +99,10 @@ cleanup() {
 	trap - EXIT INT TERM
 	set +e
 	note "cleaning up"
+	if [[ -n $CELLAD_PID ]] && ! kill -0 "$CELLAD_PID" 2>/dev/null && [[ -s $WORK/cellad.log ]]; then
+		cp "$WORK/cellad.log" "/tmp/cella-vps-bench-cellad.$$.log"
+		note "cellad died; its log: /tmp/cella-vps-bench-cellad.$$.log"
+	fi
 	if [[ -n $CELLAD_PID ]] && kill -0 "$CELLAD_PID" 2>/dev/null; then
 		"$PYTHON" "$WORK/drive.py" delete-all "$SOCK" >/dev/null 2>&1
 		kill -TERM "$CELLAD_PID"
@@ -439,7 +451,7 @@ L_PER=$(per "$LMON_PSS" "$LRUN")
 
 echo
 echo "VPS: cella vs LXC ($LXC_VERSION), user namespace with 65536 ids each, empty net namespace, busybox init"
-echo "host: kernel $(uname -r), nproc $(nproc), cgroups $CGMODE, load avg at start $LOAD_START, at end $LOAD_END"
+echo "host: kernel $(uname -r), nproc $(nproc), cgroups $CGMODE, load avg at start $LOAD_START, at end $LOAD_END; cella binaries of $BUILD copied at start (tree at $REV)"
 echo
 echo "| measurement | cella | LXC | nsenter -a (floor) | cella/LXC |"
 echo "|---|---:|---:|---:|---:|"
