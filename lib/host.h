@@ -8,6 +8,12 @@
 
 #include <cella/manager.h>
 
+struct cella_host;
+struct db_slot {
+	struct cella_host *h;
+	sqlite3 *db;
+};
+
 struct cella_host {
 	char *var_dir;     /* /var/lib/cella */
 	char *run_dir;     /* /run/cella */
@@ -16,9 +22,13 @@ struct cella_host {
 	char *db_path;     /* VAR/cella.db, WAL */
 	pthread_key_t db_key; /* each thread its own connection: see host_db() */
 	bool db_key_set;
+#define DB_POOL 8
+	sqlite3 *idle[DB_POOL];  /* connections of threads that ended (under lock) */
+	size_t n_idle;
 	struct cella_runtime rt; /* the engine, state under RUN/runtime */
 	pthread_mutex_t lock;    /* the fields below */
 	int monitor_exe;         /* O_PATH: cella-monitor seen sealed, -1 until needed */
+	int runtime_exe;         /* O_PATH: cella-runtime seen sealed, -1 until needed */
 };
 
 /*

@@ -16,6 +16,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -256,13 +257,9 @@ static const char *inst_status(struct cella_host *h, const char *name, json_t **
 	}
 	const char *s = json_string_value(json_object_get(st, "status"));
 	const char *result = s && !strcmp(s, "Stopping") ? "Stopping" : "Running";
-	struct cella_state cs = { 0 };
-	struct cella_error ignored;
-	if (cella_container_state(&h->rt, name, &cs, &ignored) == 0) {
-		if (cs.status == CELLA_STATUS_PAUSED)
-			result = "Frozen";
-		cella_state_release(&cs);
-	}
+	pid_t init = (pid_t)json_integer_value(json_object_get(st, "init_pid"));
+	if (init > 0 && cgroup_frozen(init))
+		result = "Frozen";
 	if (mon)
 		*mon = st;
 	else
@@ -330,6 +327,19 @@ json_t *cella_instance_list(struct cella_host *h, struct cella_error *err)
 		return NULL;
 	}
 	return a;
+}
+
+int cella_instance_exists(struct cella_host *h, const char *name, struct cella_error *err)
+{
+	if (name_check("instance", name, err) < 0)
+		return -1;
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT 1 FROM instances WHERE name = ?", err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return cella_error_set(err, ENOENT, "instance `%s` not found", name);
+	return 0;
 }
 
 json_t *cella_instance_get(struct cella_host *h, const char *name, struct cella_error *err)
@@ -1207,6 +1217,12 @@ static int exec_spawn(struct cella_host *h, const char *name, const json_t *conf
 	cleanup_free char *runtime = find_helper(h, "cella-runtime");
 	if (!runtime)
 		return cella_error_set(err, ENOENT, "cella-runtime not found");
+	/* run from a sealed view made once: it need not re-exec itself */
+	pthread_mutex_lock(&h->lock);
+	if (h->runtime_exe < 0)
+		h->runtime_exe = exeseal_open(runtime);
+	int exe_fd = h->runtime_exe;
+	pthread_mutex_unlock(&h->lock);
 	size_t max = 16 + 2 * (x->n_env + json_object_size(config)) + x->argc;
 	cleanup_free char **argv = xmalloc0((max + 1) * sizeof(char *));
 	cleanup_strv char **own = xmalloc0((max + 1) * sizeof(char *));
@@ -1245,6 +1261,9 @@ static int exec_spawn(struct cella_host *h, const char *name, const json_t *conf
 	posix_spawn_file_actions_adddup2(&fa, x->stdin_fd, 0);
 	posix_spawn_file_actions_adddup2(&fa, x->stdout_fd, 1);
 	posix_spawn_file_actions_adddup2(&fa, x->stderr_fd, 2);
+	if (exe_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, exe_fd, 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, exe_fd >= 0 ? 4 : 3);
 	posix_spawnattr_t sa;
 	posix_spawnattr_init(&sa);
 	sigset_t none;
@@ -1253,11 +1272,29 @@ static int exec_spawn(struct cella_host *h, const char *name, const json_t *conf
 	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
 	extern char **environ;
 	pid_t pid;
-	int e = posix_spawn(&pid, runtime, &fa, &sa, argv, environ);
+	int e = posix_spawn(&pid, exe_fd >= 0 ? "/proc/self/fd/3" : runtime, &fa, &sa, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&sa);
 	if (e)
 		return cella_error_set(err, e, "run %s", runtime);
+	/* signals from the caller reach the process (cella-runtime exec forwards them) */
+	cleanup_close int pidfd = x->has_control ? pidfd_open(pid, 0) : -1;
+	bool control = pidfd >= 0;
+	while (control) {
+		struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = x->control_fd, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		if (p[1].revents) {
+			unsigned char sig;
+			ssize_t n = read(x->control_fd, &sig, 1);
+			if (n <= 0)
+				control = false;
+			else if (sig > 0 && sig < 65)
+				kill(pid, sig);
+		}
+	}
 	int ws;
 	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
 		;

@@ -136,3 +136,20 @@ void usage_read(pid_t pid, struct usage *u)
 	else if (has_v2)
 		io_stat_sum(v2, &u->io_read, &u->io_write);
 }
+
+bool cgroup_frozen(pid_t pid)
+{
+	char dir[512], path[600], buf[32];
+	if (cgroup_dir_of(pid, "freezer", dir, sizeof(dir)))
+		snprintf(path, sizeof(path), "%s/freezer.state", dir);
+	else if (cgroup_dir_of(pid, NULL, dir, sizeof(dir)))
+		snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	else
+		return false;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return !strncmp(buf, "FROZEN", 6) || !strncmp(buf, "FREEZING", 8) || buf[0] == '1';
+}

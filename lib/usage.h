@@ -19,5 +19,7 @@ bool cgroup_dir_of(pid_t pid, const char *ctrl, char *out, size_t len);
 long long cgroup_read_ll(const char *dir, const char *file);       /* -1 if absent or "max" */
 long long cgroup_read_key(const char *dir, const char *file, const char *key);
 void usage_read(pid_t pid, struct usage *u);
+/* pid's cgroup is frozen (or freezing). */
+bool cgroup_frozen(pid_t pid);
 
 #endif

@@ -238,20 +238,26 @@ bool name_is_valid(const char *s)
 	return true;
 }
 
-int fd_send(int sock, const void *buf, size_t len, int fd)
+#define FDS_MAX 8
+
+int fds_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds)
 {
-	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int) * FDS_MAX)]; } ctl;
 	memset(&ctl, 0, sizeof(ctl));
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
+	if (n_fds > FDS_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	if (n_fds) {
 		msg.msg_control = ctl.b;
-		msg.msg_controllen = sizeof(ctl.b);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
 		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
 	}
 	ssize_t n;
 	do
@@ -259,7 +265,7 @@ int fd_send(int sock, const void *buf, size_t len, int fd)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
-	/* a stream socket may take less: the rest goes without the fd */
+	/* a stream socket may take less: the rest goes without the fds */
 	while ((size_t)n < len) {
 		ssize_t m = send(sock, (const char *)buf + n, len - (size_t)n, MSG_NOSIGNAL);
 		if (m < 0 && errno == EINTR)
@@ -271,19 +277,43 @@ int fd_send(int sock, const void *buf, size_t len, int fd)
 	return 0;
 }
 
-ssize_t fd_recv(int sock, void *buf, size_t len, int *fd)
+int fd_send(int sock, const void *buf, size_t len, int fd)
 {
-	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
+	return fds_send(sock, buf, len, &fd, fd >= 0 ? 1 : 0);
+}
+
+ssize_t fds_recv(int sock, void *buf, size_t len, int *fds, size_t max, size_t *n_fds)
+{
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int) * FDS_MAX)]; } ctl;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
 			      .msg_controllen = sizeof(ctl.b) };
 	ssize_t r;
-	*fd = -1;
+	*n_fds = 0;
 	do
 		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
 	struct cmsghdr *c = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+		size_t got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int all[FDS_MAX];
+		memcpy(all, CMSG_DATA(c), got * sizeof(int));
+		/* more than asked for: the extra ones are not ours to keep */
+		for (size_t i = 0; i < got; i++) {
+			if (i < max)
+				fds[(*n_fds)++] = all[i];
+			else
+				close(all[i]);
+		}
+	}
+	return r;
+}
+
+ssize_t fd_recv(int sock, void *buf, size_t len, int *fd)
+{
+	size_t n;
+	ssize_t r = fds_recv(sock, buf, len, fd, 1, &n);
+	if (!n)
+		*fd = -1;
 	return r;
 }

@@ -42,6 +42,10 @@ ssize_t write_all(int fd, const void *buf, size_t len);
 /* sendmsg() all of `buf` with `fd` (if >= 0) attached as SCM_RIGHTS;
  * MSG_NOSIGNAL, EINTR retried, short stream sends completed. */
 int fd_send(int sock, const void *buf, size_t len, int fd);
+/* The same with up to 8 fds. */
+int fds_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds);
+/* recvmsg() with up to `max` fds (O_CLOEXEC) into fds[], *n_fds of them; extra ones are closed. */
+ssize_t fds_recv(int sock, void *buf, size_t len, int *fds, size_t max, size_t *n_fds);
 /* recvmsg() into `buf` and the SCM_RIGHTS fd that came with it (O_CLOEXEC;
  * *fd = -1 if none).  Bytes received, 0 at EOF, -1 with errno. */
 ssize_t fd_recv(int sock, void *buf, size_t len, int *fd);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <termios.h>
 
 #include "cella.h"
@@ -284,6 +285,104 @@ static int session_relay(struct session *s, struct cella_error *err)
 	return 0;
 }
 
+/*
+ * The local fast path (cellad's `Upgrade: cella-fds`): our own stdin,
+ * stdout and stderr go to cellad over the socket and the process runs on
+ * them; a terminal stays ours (cella-runtime puts it in raw mode and sizes
+ * the pty).  Signals we get are passed on as one byte each; the answer is
+ * "exit N" or "error MESSAGE".  Returns the exit code, -1 on error, or -2
+ * when cellad does not offer the upgrade (then websockets are used).
+ */
+static int exec_fds(struct client *c, const char *path, json_t *req, struct cella_error *err)
+{
+	cleanup_free char *body = json_dumps(req, JSON_COMPACT);
+	cleanup_close int fd = client_connect(c, err);
+	if (fd < 0)
+		return -1;
+	cleanup_free char *head = xasprintf("POST %s HTTP/1.1\r\nHost: cella\r\nUser-Agent: cella/" CELLA_VERSION
+					    "\r\nConnection: Upgrade\r\nUpgrade: cella-fds\r\n"
+					    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+					    path, strlen(body), body);
+	if (write_all(fd, head, strlen(head)) < 0)
+		return cella_error_set(err, errno, "send to cellad");
+	/* the response head, byte by byte: nothing after it may be consumed */
+	char buf[8192];
+	size_t got = 0;
+	while (got < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + got, 1);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got >= 4 && !memcmp(buf + got - 4, "\r\n\r\n", 4))
+			break;
+	}
+	buf[got] = '\0';
+	if (strncmp(buf, "HTTP/1.1 101", 12)) {
+		/* an error envelope (or no upgrade): read it whole */
+		ssize_t n;
+		while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+			got += (size_t)n;
+		struct http_response r;
+		if (http_parse_response(buf, got, &r, err) < 0)
+			return -1;
+		int ret = -2;
+		if (r.status >= 400) {
+			json_error_t jerr;
+			json_t *root = json_loadb(r.body, r.len, 0, &jerr);
+			const char *e = json_string_value(json_object_get(root, "error"));
+			ret = cella_error_set(err, 0, "%s", e ? e : "exec failed");
+			json_decref(root);
+		}
+		http_response_free(&r);
+		return ret;
+	}
+	sigset_t mask, old;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	cleanup_close int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	const int stdio[3] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
+	int ret = -1;
+	if (fds_send(fd, "x", 1, stdio, 3) < 0) {
+		cella_error_set(err, errno, "send our stdio to cellad");
+		goto out;
+	}
+	got = 0;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		if (poll(p, sfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			break;
+		if (sfd >= 0 && (p[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				unsigned char sig = (unsigned char)si.ssi_signo;
+				(void)!send(fd, &sig, 1, MSG_NOSIGNAL);
+			}
+		}
+		if (p[0].revents) {
+			ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+	}
+	buf[got] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (!strncmp(buf, "exit ", 5))
+		ret = atoi(buf + 5);
+	else if (!strncmp(buf, "error ", 6))
+		cella_error_set(err, 0, "%s", buf + 6);
+	else
+		cella_error_set(err, ECONNRESET, "exec: cellad closed the connection");
+out:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
 int exec_run(struct client *c, const char *name, json_t *req, bool interactive, struct cella_error *err)
 {
 	cleanup_free char *esc = url_escape(name);
@@ -302,6 +401,11 @@ int exec_run(struct client *c, const char *name, json_t *req, bool interactive, 
 		json_object_set_new(req, "height", json_integer(h));
 	}
 	json_object_set_new(req, "interactive", json_boolean(interactive));
+	if (!getenv("CELLA_EXEC_WEBSOCKET")) {
+		int r = exec_fds(c, path, req, err);
+		if (r != -2)
+			return r;
+	}
 	json_object_set_new(req, "wait-for-websocket", json_true());
 	env = api_call(c, "POST", path, req, &async, err);
 	if (!env)

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -193,6 +194,51 @@ static bool json_is_uint(json_t *v, json_int_t max)
 	return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= max;
 }
 
+/*
+ * The local fast path: `Upgrade: cella-fds`.  After the 101, the client
+ * sends one byte with its stdin, stdout and stderr as SCM_RIGHTS; the
+ * process runs on them directly (a terminal stays the client's terminal),
+ * and the answer is one line: "exit N" or "error MESSAGE".  No operation,
+ * no websocket, no relay: what `cella exec` on this host uses.
+ */
+static void fds_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+			 size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	(void)conn;
+	(void)con_cls;
+	(void)extra_in;
+	struct stream_job *j = cls;
+	struct cella_error err = { 0 };
+	char line[1200], tag;
+	int fds[3] = { -1, -1, -1 };
+	size_t n = 0;
+	int fl = fcntl(sock, F_GETFL);
+	if (fl >= 0)
+		fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
+	/* the fds come with the client's first byte, never before the 101 */
+	if (extra_in_size || fds_recv(sock, &tag, 1, fds, 3, &n) != 1 || n != 3) {
+		snprintf(line, sizeof(line), "error exec: expected stdin, stdout and stderr\n");
+	} else {
+		struct cella_instance_exec x = {
+			.argv = j->argv, .argc = j->argc, .env = j->env, .n_env = j->n_env, .cwd = j->cwd,
+			.uid = j->uid, .gid = j->gid, .tty = j->interactive, .stdin_fd = fds[0],
+			.stdout_fd = fds[1], .stderr_fd = fds[2], .rows = j->rows, .cols = j->cols,
+			/* signal numbers from the client, one byte each */
+			.has_control = true, .control_fd = sock,
+		};
+		int status = 0;
+		if (cella_instance_exec(g_daemon.host, j->name, &x, &status, &err) < 0)
+			snprintf(line, sizeof(line), "error %s\n", err.msg);
+		else
+			snprintf(line, sizeof(line), "exit %d\n", status);
+	}
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	(void)!write(sock, line, strlen(line));
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	stream_job_free(j);
+}
+
 static struct reply *exec_post(struct request *req)
 {
 	const char *name = req_param(req, "name");
@@ -252,6 +298,18 @@ static struct reply *exec_post(struct request *req)
 	j->wait_ws = json_is_true(json_object_get(b, "wait-for-websocket"));
 	j->cols = json_object_get(b, "width") ? (unsigned short)json_integer_value(json_object_get(b, "width")) : 80;
 	j->rows = json_object_get(b, "height") ? (unsigned short)json_integer_value(json_object_get(b, "height")) : 24;
+	const char *upgrade = req_header(req, "Upgrade");
+	if (upgrade && !strcasecmp(upgrade, "cella-fds")) {
+		struct MHD_Response *resp = MHD_create_response_for_upgrade(fds_upgraded, j);
+		if (!resp) {
+			stream_job_free(j);
+			return reply_error(500, "cannot create the upgrade response");
+		}
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "cella-fds");
+		struct reply *up = reply_text(101, "", xstrdup(""));
+		up->upgrade = resp;
+		return up;
+	}
 	if (j->wait_ws) {
 		slot_add(j, "0");
 		if (!j->interactive) {

@@ -78,11 +78,8 @@ static struct reply *job_start(const char *description, const char *name, const 
 struct reply *instance_precheck(const char *name)
 {
 	struct cella_error err = { 0 };
-	json_t *i = cella_instance_get(g_daemon.host, name, &err);
-	if (i) {
-		json_decref(i);
+	if (cella_instance_exists(g_daemon.host, name, &err) == 0)
 		return NULL;
-	}
 	if (err.code == ENOSYS)
 		return NULL;
 	return reply_cella_error(&err);

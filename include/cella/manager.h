@@ -57,6 +57,8 @@ CELLA_API int cella_config_validate(const json_t *config, bool for_profile, stru
  */
 CELLA_API json_t *cella_instance_list(struct cella_host *h, struct cella_error *err);
 CELLA_API json_t *cella_instance_get(struct cella_host *h, const char *name, struct cella_error *err);
+/* 0 if the instance exists; -1 with ENOENT (or EINVAL for a bad name): a cheap check. */
+CELLA_API int cella_instance_exists(struct cella_host *h, const char *name, struct cella_error *err);
 /*
  * Live state: {"status","status_code","pid","processes","cpu":{"usage"},
  *   "memory":{"usage","usage_peak","limit"},"disk":{"root":{"usage","total"}},
@@ -101,6 +103,10 @@ struct cella_instance_exec {
 	bool tty;             /* a pty inside; stdin_fd/stdout_fd are relayed to it */
 	int stdin_fd, stdout_fd, stderr_fd;
 	unsigned short rows, cols;
+	/* with has_control: each byte read from control_fd is a signal number
+	 * for the process; EOF there changes nothing */
+	bool has_control;
+	int control_fd;
 };
 /* Runs to completion; *status is the exit code (128+N for a signal). */
 CELLA_API int cella_instance_exec(struct cella_host *h, const char *name,

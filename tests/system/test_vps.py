@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CELLAD, wait_for
+from conftest import wait_for
 
 
 def ok(r, status=200):
@@ -121,10 +121,19 @@ def test_root_inside_is_unprivileged_outside(host, image):
     run(host, "c1", "sh", "-c", "echo 'alice:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd")
     assert run(host, "c1", "su", "alice", "-c", "id -u").stdout.strip() == "1000"
     # and its processes are the VPS's id 1000, i.e. base + 1000 on the host
-    run(host, "c1", "su", "alice", "-c", "sleep 60 &")
-    sleeper = next(int(p) for p in os.listdir("/proc") if p.isdigit()
-                   and Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep\x0060")
-                   and os.readlink(f"/proc/{p}/ns/pid") == os.readlink(f"/proc/{pids[0]}/ns/pid"))
+    # detached from our pipes, or the exec would wait for it
+    run(host, "c1", "su", "alice", "-c", "sleep 60 </dev/null >/dev/null 2>&1 &")
+    def find_sleeper():
+        for p in os.listdir("/proc"):
+            try:
+                if (p.isdigit() and Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep\x0060")
+                        and os.readlink(f"/proc/{p}/ns/pid") == os.readlink(f"/proc/{pids[0]}/ns/pid")):
+                    return int(p)
+            except OSError:
+                pass
+        return None
+    sleeper = wait_for(find_sleeper, timeout=5)
+    assert sleeper
     line = next(l for l in Path(f"/proc/{sleeper}/status").read_text().splitlines() if l.startswith("Uid:"))
     assert int(line.split()[1]) == uids[0] + 1000
 
