@@ -739,6 +739,36 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 	cleanup_free char *procdir = xasprintf("%s/proc", rdir);
 	cleanup_free char *bundle = xasprintf("%s/bundle", rdir);
 	cleanup_free char *layer = layer_dir(h, r->name);
+	cleanup_close int rfd = open(rdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return cella_error_set(err, errno, "open %s", rdir);
+	unlinkat(rfd, "state.json", 0);
+
+	/* what the monitor needs to know; the guest's init may change, so always */
+	const char *sig = config_get(config, "boot.stop.signal");
+	int stop_sig = sig && strcmp(sig, "auto") ? cella_signal_parse(sig) : stop_signal_auto(rootfs);
+	json_t *params = json_pack("{s:i, s:I, s:s}", "stop_signal", stop_sig, "stop_timeout",
+				   (json_int_t)config_get_int(config, "boot.stop.timeout", 30), "restart",
+				   config_get(config, "boot.restart"));
+	cleanup_free char *ptext = json_dumps(params, JSON_COMPACT);
+	json_decref(params);
+	if (write_file_atomic(rfd, "params.json", ptext, strlen(ptext), 0600, err) < 0)
+		return -1;
+
+	/* the same inputs as last time: the bundle is still right */
+	json_t *inputs = json_pack("{s:O, s:I, s:s?, s:s, s:s}", "config", config, "base", (json_int_t)r->idmap_base,
+				   "image", r->image, "rundir", h->run_dir, "version", CELLA_VERSION);
+	cleanup_free char *stamp = json_dumps(inputs, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(inputs);
+	if (!stamp)
+		return cella_error_set(err, ENOMEM, "bundle of `%s`", r->name);
+	cleanup_free char *stamp_path = xasprintf("%s/inputs.json", bundle);
+	cleanup_free char *cfg_path = xasprintf("%s/config.json", bundle);
+	struct cella_error ignored;
+	cleanup_free char *old_stamp = read_file_at(AT_FDCWD, stamp_path, NULL, &ignored);
+	if (old_stamp && !strcmp(stamp, old_stamp) && access(cfg_path, F_OK) == 0)
+		return 0;
+
 	/* one cgroup tree per host: test hosts and the real one never share a guest's cgroup */
 	char cgparent[64];
 	unsigned long hash = 5381;
@@ -749,14 +779,14 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 	else
 		snprintf(cgparent, sizeof(cgparent), "/cella-vps-%08lx", hash & 0xffffffffUL);
 	struct vps_params p = {
-		.name = r->name, .cgroup_parent = cgparent, .config = config, .idmap_base = r->idmap_base, .rootfs = rootfs,
-		.storage_dir = layer, .proc_dir = procdir, .proc_files = proc_files,
+		.name = r->name, .cgroup_parent = cgparent, .config = config, .idmap_base = r->idmap_base,
+		.rootfs = rootfs, .storage_dir = layer, .proc_dir = procdir, .proc_files = proc_files,
 		.n_proc_files = ARRAY_SIZE(proc_files),
 	};
 	json_t *oci = vps_bundle_config(&p, err);
 	if (!oci)
 		return -1;
-	cleanup_free char *text = json_dumps(oci, JSON_INDENT(2));
+	cleanup_free char *text = json_dumps(oci, JSON_COMPACT);
 	json_decref(oci);
 	if (mkdir_p(bundle, 0700, err) < 0 || mkdir_p(procdir, 0755, err) < 0)
 		return -1;
@@ -769,19 +799,10 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 		close(fd);
 	}
 	cleanup_close int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (bfd < 0 || write_file_atomic(bfd, "config.json", text, strlen(text), 0600, err) < 0)
+	/* the stamp last: a failure before leaves none, so the next start writes it all again */
+	if (bfd < 0 || write_file_atomic(bfd, "config.json", text, strlen(text), 0600, err) < 0 ||
+	    write_file_atomic(bfd, "inputs.json", stamp, strlen(stamp), 0600, err) < 0)
 		return -1;
-	const char *sig = config_get(config, "boot.stop.signal");
-	int stop_sig = sig && strcmp(sig, "auto") ? cella_signal_parse(sig) : stop_signal_auto(rootfs);
-	json_t *params = json_pack("{s:i, s:I, s:s}", "stop_signal", stop_sig, "stop_timeout",
-				   (json_int_t)config_get_int(config, "boot.stop.timeout", 30), "restart",
-				   config_get(config, "boot.restart"));
-	cleanup_free char *ptext = json_dumps(params, JSON_COMPACT);
-	json_decref(params);
-	cleanup_close int rfd = open(rdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0 || write_file_atomic(rfd, "params.json", ptext, strlen(ptext), 0600, err) < 0)
-		return -1;
-	unlinkat(rfd, "state.json", 0);
 	return 0;
 }
 
@@ -873,12 +894,12 @@ out:
 /* Wait until the monitor is gone (its socket refuses). */
 static void monitor_wait_gone(struct cella_host *h, const char *name, int timeout_ms)
 {
-	for (int t = 0; t < timeout_ms; t += 20) {
+	for (int t = 0; t < timeout_ms; t += 2) {
 		int fd = monitor_connect(h, name);
 		if (fd < 0)
 			return;
 		close(fd);
-		usleep(20000);
+		usleep(2000);
 	}
 }
 

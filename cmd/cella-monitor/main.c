@@ -523,6 +523,11 @@ static int monitor_run(struct monitor *m)
 		snprintf(note, sizeof(note), "\r\n[cella: %s]\r\n", reason);
 		console_note(m, note);
 		state_write(m, "Stopped", reason, code);
+		/* gone for new clients before the waiting ones hear it: a start may follow at once */
+		unlinkat(m->dirfd, "monitor.sock", 0);
+		unlinkat(m->dirfd, "monitor.pid", 0);
+		close(m->listen_fd);
+		m->listen_fd = -1;
 		clients_answer(m, CLIENT_WAIT_STOP, "{\"ok\":true}\n");
 		clients_answer(m, CLIENT_WAIT_BOOT, "{\"ok\":false}\n");
 		return 0;
@@ -628,8 +633,10 @@ int main(int argc, char **argv)
 	int status = monitor_run(&m);
 	/* the guest is gone, and so are its sockets; its tree stays mounted for
 	 * a quick start again (deleting the instance unmounts it) */
-	unlinkat(m.dirfd, "monitor.sock", 0);
-	unlinkat(m.dirfd, "monitor.pid", 0);
+	if (m.listen_fd >= 0) {
+		unlinkat(m.dirfd, "monitor.sock", 0);
+		unlinkat(m.dirfd, "monitor.pid", 0);
+	}
 	free(m.log_path);
 	return status;
 }
