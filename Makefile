@@ -14,7 +14,7 @@ DEPS = gcc libc6-dev pkg-config meson ninja-build libjansson-dev libseccomp-dev 
        libsqlite3-dev libarchive-dev libmicrohttpd-dev libwslay-dev libcap-dev libmnl-dev \
        libnftables-dev sqlite3 debootstrap zstd xz-utils python3-yaml
 
-.PHONY: all deps build run check unit unit-asan integration integration-asan system fuzz bench clean
+.PHONY: all deps build run run-runtime check unit unit-asan integration integration-asan system system-asan fuzz bench clean
 
 all: build
 
@@ -33,7 +33,11 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	@tools/demo.sh $(BUILD)
+	@tools/run.sh $(BUILD)
+
+# the OCI runtime alone: a container from a busybox bundle
+run-runtime: build
+	@tools/demo-runtime.sh $(BUILD)
 
 unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
@@ -59,6 +63,11 @@ integration-asan: unit-asan
 system: build
 	CELLA_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests/system
 
+# the same against the ASan/UBSan builds of cellad, cella and cella-monitor
+system-asan: unit-asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		CELLA_BUILD=$(CURDIR)/$(BUILD_ASAN) $(PYTHON) -m pytest -q tests/system
+
 # libFuzzer on the config.json parser: FUZZ_RUNS inputs in `check`, more by hand
 # (make fuzz FUZZ_RUNS=-1 runs until stopped).
 FUZZ_RUNS ?= 30000
@@ -74,7 +83,7 @@ fuzz: $(BUILD)/fuzz_oci
 	$(BUILD)/fuzz_oci -runs=$(FUZZ_RUNS) -max_len=65536 -timeout=10 \
 		$(BUILD)/fuzz-corpus tests/fuzz/corpus
 
-check: unit unit-asan integration integration-asan fuzz
+check: unit unit-asan integration integration-asan system system-asan fuzz
 
 bench: build
 	bench/runtime.sh

@@ -1,0 +1,55 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# `make run`: the first thing a new user does.  `cella` starts cellad by
+# itself (on /var/lib/cella, /run/cella), builds the minimal image once,
+# launches a VPS from it, runs a command inside and prints its state.
+# Idempotent: the demo VPS is replaced on each run.
+set -euo pipefail
+build=${1:-build}
+cella=$build/cella
+name=${CELLA_DEMO_NAME:-demo}
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+if ! "$cella" image info minimal >/dev/null 2>&1; then
+	step cella image build minimal
+	"$cella" image build minimal
+fi
+"$cella" delete --force "$name" >/dev/null 2>&1 || true
+
+step cella launch minimal "$name" -c limits.memory=256MiB -c limits.cpu=1 -c limits.processes=200
+"$cella" launch minimal "$name" -c limits.memory=256MiB -c limits.cpu=1 -c limits.processes=200
+
+# its services come up in a few milliseconds; give them a moment
+for _ in $(seq 50); do
+	"$cella" exec "$name" -- test -e /run/cella-booted 2>/dev/null && break
+	sleep 0.1
+done
+
+step cella exec "$name" -- sh -c '...'
+"$cella" exec "$name" -- sh -c '
+echo "hello from $(hostname): I am $(id -un) (uid $(id -u)), my init is: $(cat /proc/1/comm)"
+echo "--- my processes"; ps -o pid,user,comm
+echo "--- my memory (the VPS limit, not the host)"; grep -E "MemTotal|MemAvailable" /proc/meminfo
+echo "--- my CPUs: $(nproc); up for $(cut -d" " -f1 /proc/uptime) s"
+echo "--- my web server"; wget -qO- http://127.0.0.1/ | head -3'
+
+step cella list
+"$cella" list
+
+step cella info "$name"
+"$cella" info "$name"
+
+pid=$("$cella" info "$name" | sed -n "s/^PID: *//p" | head -1 || true)
+if [ -n "${pid:-}" ] && [ -r "/proc/$pid/status" ]; then
+	step "grep Uid /proc/$pid/status   # its root, seen from the host"
+	grep Uid "/proc/$pid/status"
+fi
+
+cat <<EOT
+
+The VPS "$name" keeps running. Try:
+  $cella shell $name          a shell inside (exit with ctrl-d)
+  $cella console $name        its console (detach with ctrl-a q)
+  $cella stop $name; $cella delete $name
+EOT
