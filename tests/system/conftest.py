@@ -265,3 +265,6 @@ def host(host_dir):
     log = h.daemon_log()
     teardown_host(h)
     assert leaks is True or not leaks, f"left behind: {leaks}\ncellad log:\n{log[-3000:]}"
+    # the ASan/UBSan builds report memory errors and leaks at exit
+    for bad in ("Sanitizer", "runtime error:"):
+        assert bad not in log, f"cellad: {bad}\n{log[-6000:]}"
