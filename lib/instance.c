@@ -662,6 +662,26 @@ static char *find_helper(struct cella_host *h, const char *name)
 }
 
 /*
+ * A sealed view of a helper binary, made once and kept in *slot; made again
+ * when the file at `path` is another one (an upgrade).  -1: none, use path.
+ */
+static int sealed_helper(struct cella_host *h, int *slot, const char *path)
+{
+	struct stat now, held;
+	pthread_mutex_lock(&h->lock);
+	if (*slot >= 0 && (stat(path, &now) < 0 || fstat(*slot, &held) < 0 || now.st_ino != held.st_ino ||
+			   now.st_mtim.tv_sec != held.st_mtim.tv_sec || now.st_mtim.tv_nsec != held.st_mtim.tv_nsec)) {
+		close(*slot);
+		*slot = -1;
+	}
+	if (*slot < 0)
+		*slot = exeseal_open(path);
+	int fd = *slot;
+	pthread_mutex_unlock(&h->lock);
+	return fd;
+}
+
+/*
  * Start the monitor and wait for its word.  It is spawned (vfork: cheap
  * whatever our size) from a sealed view of its binary, made once, so it
  * need not re-exec itself to run sealed; it then leaves our process tree
@@ -673,11 +693,7 @@ static int monitor_spawn(struct cella_host *h, const char *name, struct cella_er
 	cleanup_free char *monitor = find_helper(h, "cella-monitor");
 	if (!monitor)
 		return cella_error_set(err, ENOENT, "cella-monitor not found next to %s nor in the usual places", h->libexec);
-	pthread_mutex_lock(&h->lock);
-	if (h->monitor_exe < 0)
-		h->monitor_exe = exeseal_open(monitor);
-	int exe_fd = h->monitor_exe;
-	pthread_mutex_unlock(&h->lock);
+	int exe_fd = sealed_helper(h, &h->monitor_exe, monitor);
 	cleanup_free char *logdir = xasprintf("%s/%s", h->log_dir, name);
 	if (mkdir_p(logdir, 0700, err) < 0)
 		return -1;
@@ -756,8 +772,9 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 		return -1;
 
 	/* the same inputs as last time: the bundle is still right */
-	json_t *inputs = json_pack("{s:O, s:I, s:s?, s:s, s:s}", "config", config, "base", (json_int_t)r->idmap_base,
-				   "image", r->image, "rundir", h->run_dir, "version", CELLA_VERSION);
+	json_t *inputs = json_pack("{s:O, s:I, s:s?, s:s, s:s, s:i}", "config", config, "base", (json_int_t)r->idmap_base,
+				   "image", r->image, "rundir", h->run_dir, "version", CELLA_VERSION, "format",
+				   VPS_BUNDLE_FORMAT);
 	cleanup_free char *stamp = json_dumps(inputs, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(inputs);
 	if (!stamp)
@@ -783,6 +800,10 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 		.rootfs = rootfs, .storage_dir = layer, .proc_dir = procdir, .proc_files = proc_files,
 		.n_proc_files = ARRAY_SIZE(proc_files),
 	};
+	/* a unix socket path has 107 bytes: past that, sysinfo shows the host's figures */
+	cleanup_free char *listener = xasprintf("%s/seccomp.sock", rdir);
+	if (strlen(listener) < 108)
+		p.sysinfo_listener = listener;
 	json_t *oci = vps_bundle_config(&p, err);
 	if (!oci)
 		return -1;
@@ -1239,11 +1260,7 @@ static int exec_spawn(struct cella_host *h, const char *name, const json_t *conf
 	if (!runtime)
 		return cella_error_set(err, ENOENT, "cella-runtime not found");
 	/* run from a sealed view made once: it need not re-exec itself */
-	pthread_mutex_lock(&h->lock);
-	if (h->runtime_exe < 0)
-		h->runtime_exe = exeseal_open(runtime);
-	int exe_fd = h->runtime_exe;
-	pthread_mutex_unlock(&h->lock);
+	int exe_fd = sealed_helper(h, &h->runtime_exe, runtime);
 	size_t max = 16 + 2 * (x->n_env + json_object_size(config)) + x->argc;
 	cleanup_free char **argv = xmalloc0((max + 1) * sizeof(char *));
 	cleanup_strv char **own = xmalloc0((max + 1) * sizeof(char *));

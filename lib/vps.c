@@ -49,16 +49,22 @@ static json_t *strings(const char *const *v, size_t n)
 	return a;
 }
 
-static json_t *vps_seccomp(void)
+static json_t *vps_seccomp(const char *listener)
 {
 	json_t *sys = json_array();
+	/* the monitor answers sysinfo(2) with the guest's own memory and uptime */
+	if (listener)
+		json_array_append_new(sys, json_pack("{s:[s], s:s}", "names", "sysinfo", "action", "SCMP_ACT_NOTIFY"));
 	json_array_append_new(sys, json_pack("{s:o, s:s, s:i}", "names",
 					     strings(vps_denied, ARRAY_SIZE(vps_denied)), "action",
 					     "SCMP_ACT_ERRNO", "errnoRet", EPERM));
 	json_array_append_new(sys, json_pack("{s:o, s:s, s:i}", "names", strings(vps_nosys, ARRAY_SIZE(vps_nosys)),
 					     "action", "SCMP_ACT_ERRNO", "errnoRet", ENOSYS));
-	return json_pack("{s:s, s:[s, s, s], s:o}", "defaultAction", "SCMP_ACT_ALLOW", "architectures",
-			 "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "syscalls", sys);
+	json_t *f = json_pack("{s:s, s:[s, s, s], s:o}", "defaultAction", "SCMP_ACT_ALLOW", "architectures",
+			      "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "syscalls", sys);
+	if (listener)
+		json_object_set_new(f, "listenerPath", json_string(listener));
+	return f;
 }
 
 /* The block device holding `path`, as "major:minor" of the whole disk. */
@@ -217,7 +223,7 @@ json_t *vps_bundle_config(const struct vps_params *p, struct cella_error *err)
 	json_object_set_new(lx, "gidMappings", map);
 	json_object_set_new(lx, "cgroupsPath", json_sprintf("%s/%s", p->cgroup_parent, p->name));
 	json_object_set_new(lx, "resources", vps_resources(p->config, p->storage_dir));
-	json_object_set_new(lx, "seccomp", vps_seccomp());
+	json_object_set_new(lx, "seccomp", vps_seccomp(p->sysinfo_listener));
 	json_object_set_new(c, "annotations", json_pack("{s:s, s:s}", "org.cella.instance", p->name,
 							"org.cella.type", "vps"));
 	return c;

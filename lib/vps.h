@@ -7,6 +7,9 @@
 
 #include <cella/manager.h>
 
+/* Raised whenever vps_bundle_config() makes a different bundle from the same inputs. */
+#define VPS_BUNDLE_FORMAT 2
+
 struct vps_params {
 	const char *name;
 	const char *cgroup_parent; /* "/cella-vps" for the default host */
@@ -15,6 +18,7 @@ struct vps_params {
 	const char *rootfs;        /* the merged tree */
 	const char *storage_dir;   /* where its layer lives (for I/O throttling) */
 	const char *proc_dir;      /* files shown over /proc/<name> (NULL: none) */
+	const char *sysinfo_listener; /* the monitor's seccomp.sock (NULL: sysinfo not intercepted) */
 	const char *const *proc_files;
 	size_t n_proc_files;
 };

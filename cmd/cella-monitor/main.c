@@ -12,7 +12,8 @@
  *     (the guest's own shutdown signal, SIGKILL after the timeout), restart,
  *     console (the connection becomes the console stream);
  *   - keeps /proc/{meminfo,uptime,cpuinfo} of the guest showing its own
- *     limits and uptime (files it rewrites every second, bound over /proc).
+ *     limits and uptime (files it rewrites every second, bound over /proc),
+ *     and answers the guest's sysinfo(2) calls with the same (sysinfo.c).
  *
  * Killing cellad leaves every monitor, and so every guest, running.
  *
@@ -45,6 +46,7 @@
 #include <cella/runtime.h>
 
 #include "monitor_proc.h"
+#include "monitor_sysinfo.h"
 #include "util.h"
 
 #define RING_SIZE (128 * 1024)
@@ -85,6 +87,7 @@ struct monitor {
 	struct timespec started_mono;
 	int ready_fd;
 	struct monitor_proc proc;
+	struct sysinfo_hub si;
 };
 
 static void log_msg(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -234,6 +237,7 @@ static int guest_boot(struct monitor *m, struct cella_error *err)
 	m->master = master;
 	clock_gettime(CLOCK_MONOTONIC, &m->started_mono);
 	m->proc.started = m->started_mono;
+	m->si.started = m->started_mono;
 	if (cella_container_start(&m->rt, m->name, err) < 0)
 		goto fail;
 	m->started_at = time(NULL);
@@ -281,6 +285,7 @@ static void guest_down(struct monitor *m)
 		close(m->init_pidfd);
 	m->master = m->init_pidfd = -1;
 	m->init_pid = 0;
+	sysinfo_reset(&m->si);
 }
 
 static void clients_answer(struct monitor *m, enum client_kind kind, const char *line)
@@ -453,7 +458,7 @@ static int monitor_run(struct monitor *m)
 	ready_say(m, "ok\n");
 	unsigned quick_restarts = 0;
 	for (;;) {
-		struct pollfd pfd[4 + MAX_CLIENTS];
+		struct pollfd pfd[4 + MAX_CLIENTS + SYSINFO_POLLFDS];
 		int n = 0;
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = tfd, .events = POLLIN };
@@ -461,8 +466,11 @@ static int monitor_run(struct monitor *m)
 		pfd[n++] = (struct pollfd){ .fd = m->master, .events = POLLIN };
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			pfd[n++] = (struct pollfd){ .fd = m->clients[i].fd, .events = POLLIN };
+		int si_first = n;
+		n += sysinfo_pollfds(&m->si, pfd + n);
 		if (poll(pfd, (nfds_t)n, -1) < 0 && errno != EINTR)
 			return 1;
+		sysinfo_events(&m->si, pfd + si_first, m->init_pid);
 		if (pfd[3].revents & POLLIN) {
 			char buf[8192];
 			ssize_t r = read(m->master, buf, sizeof(buf));
@@ -622,8 +630,10 @@ int main(int argc, char **argv)
 		m.log_fd = open(m.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	cleanup_free char *procdir = xasprintf("%s/proc", dir);
 	monitor_proc_init(&m.proc, procdir, name);
+	sysinfo_init(&m.si);
+	m.si.listen_fd = listen_at(m.dirfd, "seccomp.sock", &err);
 	m.listen_fd = listen_at(m.dirfd, "monitor.sock", &err);
-	if (m.listen_fd < 0) {
+	if (m.listen_fd < 0 || m.si.listen_fd < 0) {
 		log_msg("<3>", "%s: %s", name, err.msg);
 		return 1;
 	}
@@ -637,6 +647,7 @@ int main(int argc, char **argv)
 		unlinkat(m.dirfd, "monitor.sock", 0);
 		unlinkat(m.dirfd, "monitor.pid", 0);
 	}
+	unlinkat(m.dirfd, "seccomp.sock", 0);
 	free(m.log_path);
 	return status;
 }

@@ -3,6 +3,7 @@
 #ifndef CELLA_MONITOR_PROC_H
 #define CELLA_MONITOR_PROC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -16,6 +17,13 @@ struct monitor_proc {
 	char name[256];
 	struct timespec started;   /* CLOCK_MONOTONIC of the guest's boot */
 };
+
+/* The guest's memory (KiB) as its cgroup sees it; limited: under the host's. */
+struct guest_mem {
+	bool limited;
+	long long total, free, available, cached, shmem, swap_total /* -1: the host's */, swap_free;
+};
+void guest_mem_read(pid_t pid, struct guest_mem *g);
 
 void monitor_proc_init(struct monitor_proc *p, const char *dir, const char *name);
 /* Write the files for the guest whose init is `init` (0: host values, before boot). */

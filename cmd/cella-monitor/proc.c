@@ -39,12 +39,9 @@ static void write_in_place(const char *dir, const char *name, const char *text, 
 	}
 }
 
-static char *meminfo_text(pid_t pid)
+/* The guest's memory as its cgroup sees it, in KiB; limited false: the host's figures apply. */
+void guest_mem_read(pid_t pid, struct guest_mem *g)
 {
-	struct cella_error err;
-	cleanup_free char *host = read_file_at(AT_FDCWD, "/proc/meminfo", NULL, &err);
-	if (!host)
-		return NULL;
 	char dir[512];
 	long long limit = -1, usage = -1, cache = 0, swlimit = -1, swusage = -1, shmem = 0;
 	if (pid > 0 && cgroup_dir_of(pid, "memory", dir, sizeof(dir))) {
@@ -64,19 +61,36 @@ static char *meminfo_text(pid_t pid)
 		long long su = cgroup_read_ll(dir, "memory.swap.current");
 		swusage = su >= 0 && usage >= 0 ? usage + su : -1;
 	}
+	/* v1 says "no limit" with a huge number */
+	if (swlimit >= (1LL << 62))
+		swlimit = -1;
+	long long host_total = sysconf(_SC_PHYS_PAGES) * (sysconf(_SC_PAGESIZE) / 1024);
+	memset(g, 0, sizeof(*g));
+	g->limited = limit > 0 && usage >= 0 && limit / 1024 < host_total;
+	g->total = g->limited ? limit / 1024 : host_total;
+	long long used = usage >= 0 ? usage / 1024 : 0;
+	g->cached = cache > 0 ? cache / 1024 : 0;
+	g->shmem = shmem > 0 ? shmem / 1024 : 0;
+	g->free = g->total > used ? g->total - used : 0;
+	long long avail = g->free + g->cached - g->shmem;
+	g->available = avail < 0 ? 0 : avail > g->total ? g->total : avail;
+	g->swap_total = swlimit > 0 && limit > 0 && swlimit >= limit ? (swlimit - limit) / 1024 : -1;
+	long long swused = swusage >= 0 && usage >= 0 && swusage >= usage ? (swusage - usage) / 1024 : 0;
+	g->swap_free = g->swap_total > swused ? g->swap_total - swused : 0;
+}
+
+static char *meminfo_text(pid_t pid)
+{
+	struct cella_error err;
+	cleanup_free char *host = read_file_at(AT_FDCWD, "/proc/meminfo", NULL, &err);
+	if (!host)
+		return NULL;
+	struct guest_mem g;
+	guest_mem_read(pid, &g);
+	bool limited = g.limited;
 	size_t len = strlen(host) + 256;
 	char *out = xmalloc0(len);
 	size_t o = 0;
-	long long host_total = 0;
-	sscanf(host, "MemTotal: %lld", &host_total);
-	bool limited = limit > 0 && usage >= 0 && limit / 1024 < host_total;
-	long long total = limited ? limit / 1024 : host_total;
-	long long used = usage >= 0 ? usage / 1024 : 0;
-	long long cached = cache > 0 ? cache / 1024 : 0;
-	long long free_kb = total > used ? total - used : 0;
-	long long avail = free_kb + cached - (shmem > 0 ? shmem / 1024 : 0);
-	long long swtotal = swlimit > 0 && limit > 0 && swlimit >= limit ? (swlimit - limit) / 1024 : -1;
-	long long swused = swusage >= 0 && usage >= 0 && swusage >= usage ? (swusage - usage) / 1024 : 0;
 	for (char *line = strtok(host, "\n"); line; line = strtok(NULL, "\n")) {
 		char key[64];
 		long long v = 0;
@@ -84,21 +98,23 @@ static char *meminfo_text(pid_t pid)
 			continue;
 		if (limited) {
 			if (!strcmp(key, "MemTotal"))
-				v = total;
+				v = g.total;
 			else if (!strcmp(key, "MemFree"))
-				v = free_kb;
+				v = g.free;
 			else if (!strcmp(key, "MemAvailable"))
-				v = avail < 0 ? 0 : avail > total ? total : avail;
+				v = g.available;
 			else if (!strcmp(key, "Cached"))
-				v = cached;
-			else if (!strcmp(key, "Buffers"))
+				v = g.cached;
+			else if (!strcmp(key, "Buffers") || !strcmp(key, "SReclaimable") || !strcmp(key, "Slab") ||
+				 !strcmp(key, "SUnreclaim"))
+				/* the host's kernel memory is not the guest's (free counts it as cache) */
 				v = 0;
 			else if (!strcmp(key, "Shmem"))
-				v = shmem > 0 ? shmem / 1024 : 0;
-			else if (!strcmp(key, "SwapTotal") && swtotal >= 0)
-				v = swtotal;
-			else if (!strcmp(key, "SwapFree") && swtotal >= 0)
-				v = swtotal > swused ? swtotal - swused : 0;
+				v = g.shmem;
+			else if (!strcmp(key, "SwapTotal") && g.swap_total >= 0)
+				v = g.swap_total;
+			else if (!strcmp(key, "SwapFree") && g.swap_total >= 0)
+				v = g.swap_free;
 			else
 				goto copy;
 			o += (size_t)snprintf(out + o, len - o, "%-16s%8lld kB\n", strcat(key, ":"), v);

@@ -265,6 +265,10 @@ def test_guest_sees_its_own_limits(host, image):
     assert run(host, "c1", "grep", "-c", "^processor", "/proc/cpuinfo").stdout.strip() == "1"
     up = float(run(host, "c1", "cat", "/proc/uptime").stdout.split()[0])
     assert up < 60, up
+    # busybox free and uptime ask sysinfo(2), which the monitor answers
+    mem = next(l for l in run(host, "c1", "free", "-m").stdout.splitlines() if l.startswith("Mem:"))
+    assert mem.split()[1] == "200", mem
+    assert "up 0 min" in run(host, "c1", "uptime").stdout
 
 
 def test_processes_limit(host, image):
