@@ -6,6 +6,7 @@
  * instance is frozen while its layer is copied, so the copy is consistent.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,11 +37,18 @@ static int layer_copy_frozen(struct cella_host *h, const char *name, const char 
 	cleanup_free char *upper = xasprintf("%s/instances/%s/upper", h->var_dir, name);
 	bool thaw = false;
 	struct cella_error ignored;
-	if (!strcmp(instance_status(h, name), "Running"))
+	/* a marker says the freeze is ours: a cellad killed meanwhile thaws it at restart */
+	cleanup_free char *marker = xasprintf("%s/instances/%s/frozen-for-copy", h->run_dir, name);
+	if (!strcmp(instance_status(h, name), "Running")) {
+		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
 		thaw = cella_container_pause(&h->rt, name, &ignored) == 0;
+	}
 	int r = tree_copy(upper, dst, err);
 	if (thaw)
 		cella_container_resume(&h->rt, name, &ignored);
+	unlink(marker);
 	return r;
 }
 

@@ -4,6 +4,7 @@
  * signals; the routes live in one file per resource.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -119,6 +120,15 @@ static int resolve_group(const char *name, bool explicit, gid_t *gid, struct cel
 }
 
 /* Open the host, listen, serve until SIGTERM/SIGINT; -1 with err if it could not start. */
+static void *autostart_main(void *unused)
+{
+	(void)unused;
+	struct cella_error err = { 0 };
+	if (cella_instances_autostart(g_daemon.host, &err) < 0)
+		log_warn("autostart: %s", err.msg);
+	return NULL;
+}
+
 static int serve(struct cella_host_opts *opts, const char *socket_path, const char *group, bool group_explicit,
 		 sigset_t *sigs, struct cella_error *err)
 {
@@ -140,18 +150,25 @@ static int serve(struct cella_host_opts *opts, const char *socket_path, const ch
 	if (listen_fd < 0)
 		return -1;
 
-	if (cella_instances_autostart(g_daemon.host, err) < 0) {
-		if (err->code == ENOSYS)
-			log_debug("autostart: %s", err->msg);
-		else
-			log_warn("autostart: %s", err->msg);
-		cella_error_clear(err);
-	}
+	/* what a killed predecessor left half done, before anyone can see it */
+	json_t *notes = cella_host_recover(g_daemon.host, err);
+	size_t i;
+	json_t *note;
+	json_array_foreach(notes, i, note)
+		log_info("recovery: %s", json_string_value(note));
+	json_decref(notes);
 
 	struct MHD_Daemon *d = server_start(listen_fd, err);
 	if (!d)
 		return -1;
 	log_info("cellad %s serving %s (pid %d)", CELLA_VERSION, socket_path, (int)getpid());
+
+	/* autostart while serving: its delays must not keep the API waiting */
+	pthread_t autostart;
+	if (pthread_create(&autostart, NULL, autostart_main, NULL) == 0)
+		pthread_detach(autostart);
+	else
+		autostart_main(NULL);
 
 	int sig = 0;
 	while (sigwait(sigs, &sig) != 0)

@@ -34,6 +34,13 @@ CELLA_API void cella_host_close(struct cella_host *h);
 CELLA_API const char *cella_host_run_dir(const struct cella_host *h);
 CELLA_API const char *cella_host_var_dir(const struct cella_host *h);
 
+/*
+ * Finish or undo what a killed daemon left half done (creates, deletes,
+ * snapshots, restores, copies); call before serving.  Returns a list of
+ * one-line notes of what was done (for the log).
+ */
+CELLA_API json_t *cella_host_recover(struct cella_host *h, struct cella_error *err);
+
 /* HTTP status for an error code: 400 EINVAL/ERANGE/ENAMETOOLONG, 404 ENOENT,
  * 409 EEXIST/EBUSY/EALREADY, 403 EPERM/EACCES, 507 ENOSPC, 500 otherwise. */
 CELLA_API int cella_error_http_status(int code);

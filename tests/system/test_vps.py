@@ -409,3 +409,84 @@ def test_console_log_and_metrics(host, image):
     assert m.status == 200
     assert 'cella_instance_running{name="c1",type="vps"} 1' in m.body, m.body
     assert 'cella_memory_limit_bytes{name="c1",type="vps"} 134217728' in m.body, m.body
+
+
+# ---------------------------------------------------------------------------
+# a killed cellad, concurrent requests
+
+
+def test_sigkill_during_snapshot_leaves_no_half_snapshot(host, image):
+    launch(host, "c1")
+    # enough data that the copy takes a while
+    run(host, "c1", "dd", "if=/dev/zero", "of=/root/big", "bs=1M", "count=400")
+    r = host.api("POST", "/1.0/instances/c1/snapshots", {"name": "s1"})
+    assert r.status == 202, r
+    time.sleep(0.05)
+    host.kill(signal.SIGKILL)
+    host.start()
+    snaps = ok(host.api("GET", "/1.0/instances/c1/snapshots?recursion=1"))
+    sdir = host.var / "snapshots" / "c1" / "s1"
+    if snaps:
+        assert [s["name"] for s in snaps] == ["s1"]
+        assert (sdir / "upper" / "root" / "big").stat().st_size == 400 << 20
+    else:
+        assert not sdir.exists()
+    # the guest was frozen for the copy: it runs again
+    assert wait_for(lambda: status(host, "c1") == "Running", timeout=10), status(host, "c1")
+    assert run(host, "c1", "true").returncode == 0
+
+
+def test_recovery_finishes_or_undoes_interrupted_work(host, image):
+    launch(host, "keep", start=False)
+    launch(host, "gone", start=False)
+    op(host, host.api("POST", "/1.0/instances/keep/snapshots", {"name": "s1"}))
+    host.kill(signal.SIGTERM)
+    # what a killed cellad could leave: a create without its row, a delete
+    # without its last step, a snapshot copy without its row, a restore
+    # between its two renames, a copy's temporary tree
+    (host.var / "instances" / "half").mkdir()
+    (host.var / "instances" / "half" / "upper").mkdir()
+    subprocess.run(["rm", "-rf", str(host.var / "instances" / "gone")], check=True)
+    (host.var / "snapshots" / "keep" / "s2" / "upper").mkdir(parents=True)
+    layer = host.var / "instances" / "keep"
+    (layer / "upper").rename(layer / "upper.old")
+    (layer / "upper.restore").mkdir()
+    (host.var / "instances" / ".copy-x").mkdir()
+    host.start()
+    names = [i["name"] for i in ok(host.api("GET", "/1.0/instances?recursion=1"))]
+    assert names == ["keep"], names
+    assert sorted(p.name for p in (host.var / "instances").iterdir()) == ["keep"]
+    assert sorted(p.name for p in layer.iterdir()) == ["upper", "work"]
+    assert [s["name"] for s in ok(host.api("GET", "/1.0/instances/keep/snapshots?recursion=1"))] == ["s1"]
+    assert not (host.var / "snapshots" / "keep" / "s2").exists()
+    assert "recovery:" in host.daemon_log()
+    op(host, host.api("PUT", "/1.0/instances/keep/state", {"action": "start"}))
+    assert run(host, "keep", "hostname").stdout.strip() == "keep"
+
+
+def test_concurrent_creates(host, image):
+    import concurrent.futures
+    names = [f"c{i}" for i in range(8)] + ["dup", "dup"]
+
+    def create(n):
+        r = host.api("POST", "/1.0/instances", {"name": n, "source": {"type": "image", "alias": "minimal"}})
+        if r.status >= 400:
+            return n, r.json()["error"]
+        o = host.wait_op(r)
+        return n, o["status"] if o["status"] == "Success" else o["err"]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as ex:
+        results = list(ex.map(create, names))
+    ok_names = sorted(n for n, res in results if res == "Success")
+    assert ok_names == sorted(set(names)), results
+    dup_errors = [res for n, res in results if n == "dup" and res != "Success"]
+    assert len(dup_errors) == 1 and "exists" in dup_errors[0], results
+    insts = ok(host.api("GET", "/1.0/instances?recursion=1"))
+    assert len(insts) == 9
+    # each its own id range
+    bases = set()
+    for n in set(names):
+        op(host, host.api("PUT", f"/1.0/instances/{n}/state", {"action": "start"}))
+        pid = state(host, n)["pid"]
+        bases.add(Path(f"/proc/{pid}/uid_map").read_text().split()[1])
+    assert len(bases) == 9, bases

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What a killed cellad may leave half done, finished or undone when the
+ * next one starts.  Every multi-step change is ordered so that the
+ * database row is the truth:
+ *   - create: the row commits last, after the layer exists: a layer
+ *     without a row is a create that never finished: removed;
+ *   - delete: storage first, the row last: a row without a layer is a
+ *     delete that never finished: finished;
+ *   - snapshot create: the copy first, its row commits last; snapshot
+ *     delete: the copy first, the row last: same two rules;
+ *   - restore: the old layer is renamed upper.old before the new one is
+ *     renamed into place: put back whichever is missing;
+ *   - copy: a temporary .copy-NAME tree: removed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "instance.h"
+#include "storage.h"
+#include "util.h"
+
+static bool row_exists(struct cella_host *h, const char *sql, const char *a, const char *b)
+{
+	struct cella_error err;
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), sql, &err);
+	if (!st)
+		return true; /* when in doubt, keep */
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_ROW;
+}
+
+static void layers_sweep(struct cella_host *h, json_t *report)
+{
+	cleanup_free char *dir = xasprintf("%s/instances", h->var_dir);
+	cleanup_dir DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' && (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")))
+			continue;
+		cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
+		if (!strncmp(de->d_name, ".copy-", 6) ||
+		    !row_exists(h, "SELECT 1 FROM instances WHERE name = ?", de->d_name, NULL)) {
+			if (tree_remove(path) == 0)
+				json_array_append_new(report, json_sprintf("removed the layer of an unfinished create: %s", path));
+			continue;
+		}
+		/* an interrupted restore */
+		cleanup_free char *upper = xasprintf("%s/upper", path);
+		cleanup_free char *old = xasprintf("%s/upper.old", path);
+		cleanup_free char *fresh = xasprintf("%s/upper.restore", path);
+		if (access(upper, F_OK) < 0 && access(old, F_OK) == 0 && rename(old, upper) == 0)
+			json_array_append_new(report, json_sprintf("put back the layer of an unfinished restore: %s", upper));
+		if (access(fresh, F_OK) == 0)
+			tree_remove(fresh);
+		if (access(old, F_OK) == 0 && access(upper, F_OK) == 0)
+			tree_remove(old);
+	}
+}
+
+static void snapshots_sweep(struct cella_host *h, json_t *report)
+{
+	cleanup_free char *dir = xasprintf("%s/snapshots", h->var_dir);
+	cleanup_dir DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		cleanup_free char *idir = xasprintf("%s/%s", dir, de->d_name);
+		cleanup_dir DIR *sd = opendir(idir);
+		struct dirent *se;
+		while (sd && (se = readdir(sd))) {
+			if (!strcmp(se->d_name, ".") || !strcmp(se->d_name, ".."))
+				continue;
+			if (!row_exists(h,
+					"SELECT 1 FROM snapshots s JOIN instances i ON s.instance_id = i.id "
+					"WHERE i.name = ? AND s.name = ?",
+					de->d_name, se->d_name)) {
+				cleanup_free char *p = xasprintf("%s/%s", idir, se->d_name);
+				if (tree_remove(p) == 0)
+					json_array_append_new(report, json_sprintf("removed an unfinished snapshot: %s", p));
+			}
+		}
+		rmdir(idir); /* only if now empty */
+	}
+}
+
+/* Rows whose storage is gone: deletes that did not finish. */
+static void rows_sweep(struct cella_host *h, json_t *report)
+{
+	struct cella_error err;
+	json_t *gone = json_array();
+	{
+		cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT name FROM instances", &err);
+		while (st && sqlite3_step(st) == SQLITE_ROW) {
+			const char *name = (const char *)sqlite3_column_text(st, 0);
+			cleanup_free char *layer = xasprintf("%s/instances/%s", h->var_dir, name);
+			if (access(layer, F_OK) < 0 && errno == ENOENT)
+				json_array_append_new(gone, json_string(name));
+		}
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(gone, i, v) {
+		const char *name = json_string_value(v);
+		cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM instances WHERE name = ?", &err);
+		if (!st)
+			continue;
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_DONE) {
+			instance_umount(h, name);
+			cleanup_free char *rdir = xasprintf("%s/instances/%s", h->run_dir, name);
+			tree_remove(rdir);
+			json_array_append_new(report, json_sprintf("finished the delete of `%s`", name));
+		}
+	}
+	json_decref(gone);
+	/* snapshot rows whose copy is gone */
+	cleanup_stmt sqlite3_stmt *st = db_prepare(
+		host_db(h), "SELECT s.id, i.name, s.name FROM snapshots s JOIN instances i ON s.instance_id = i.id", &err);
+	json_t *dead = json_array();
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		cleanup_free char *p = xasprintf("%s/snapshots/%s/%s", h->var_dir, sqlite3_column_text(st, 1),
+						 sqlite3_column_text(st, 2));
+		if (access(p, F_OK) < 0 && errno == ENOENT)
+			json_array_append_new(dead, json_integer(sqlite3_column_int64(st, 0)));
+	}
+	json_array_foreach(dead, i, v) {
+		cleanup_stmt sqlite3_stmt *del = db_prepare(host_db(h), "DELETE FROM snapshots WHERE id = ?", &err);
+		if (del) {
+			sqlite3_bind_int64(del, 1, json_integer_value(v));
+			sqlite3_step(del);
+			json_array_append_new(report, json_sprintf("finished the delete of snapshot #%lld",
+								   (long long)json_integer_value(v)));
+		}
+	}
+	json_decref(dead);
+}
+
+/* Guests left frozen by a copy that never finished. */
+static void freezes_sweep(struct cella_host *h, json_t *report)
+{
+	cleanup_free char *dir = xasprintf("%s/instances", h->run_dir);
+	cleanup_dir DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		cleanup_free char *marker = xasprintf("%s/%s/frozen-for-copy", dir, de->d_name);
+		if (access(marker, F_OK) < 0)
+			continue;
+		struct cella_error ignored;
+		if (cella_container_resume(&h->rt, de->d_name, &ignored) == 0)
+			json_array_append_new(report, json_sprintf("thawed `%s`, frozen by an unfinished copy", de->d_name));
+		unlink(marker);
+	}
+}
+
+json_t *cella_host_recover(struct cella_host *h, struct cella_error *err)
+{
+	(void)err;
+	json_t *report = json_array();
+	freezes_sweep(h, report);
+	layers_sweep(h, report);
+	snapshots_sweep(h, report);
+	rows_sweep(h, report);
+	return report;
+}
