@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -73,6 +74,93 @@ static char *run_dir(struct cella_host *h, const char *name)
 static char *image_rootfs(struct cella_host *h, const char *fp)
 {
 	return xasprintf("%s/images/%s/rootfs", h->var_dir, fp);
+}
+
+static char *disk_image(struct cella_host *h, const char *name)
+{
+	return xasprintf("%s/disks/%s.img", h->var_dir, name);
+}
+
+/* An instance with a disk of its own (limits.disk): its filesystem mounted on the layer dir. */
+int instance_layer_ready(struct cella_host *h, const char *name, struct cella_error *err)
+{
+	cleanup_free char *img = disk_image(h, name);
+	if (access(img, F_OK) < 0)
+		return 0;
+	cleanup_free char *layer = layer_dir(h, name);
+	return disk_mount(img, layer, err);
+}
+
+/* Unmount the layer's own filesystem, if it has one. */
+static void layer_release(struct cella_host *h, const char *name)
+{
+	cleanup_free char *layer = layer_dir(h, name);
+	if (storage_is_mounted(layer))
+		umount2(layer, MNT_DETACH);
+}
+
+/*
+ * limits.disk asks for a disk of its own (at start, stopped): make it and
+ * move the layer onto it, or grow it.  Without the key nothing changes (a
+ * disk once made stays, at its size).
+ */
+static int layer_apply_disk(struct cella_host *h, const struct inst_row *r, const json_t *config,
+			    struct cella_error *err)
+{
+	const char *v = config_get(config, "limits.disk");
+	long long bytes;
+	if (!v || config_parse_size(v, &bytes) < 0)
+		return instance_layer_ready(h, r->name, err);
+	/* whole filesystem blocks */
+	bytes = (bytes + 4095) & ~4095LL;
+	cleanup_free char *img = disk_image(h, r->name);
+	cleanup_free char *layer = layer_dir(h, r->name);
+	struct stat st;
+	if (stat(img, &st) == 0) {
+		if (st.st_size == bytes)
+			return instance_layer_ready(h, r->name, err);
+		instance_umount(h, r->name);
+		layer_release(h, r->name);
+		if (disk_grow(img, bytes, err) < 0)
+			return -1;
+		return instance_layer_ready(h, r->name, err);
+	}
+	/* a new disk: fill it from the layer as it is, then put it in its place */
+	cleanup_free char *tmp = xasprintf("%s/instances/.disk-%s", h->var_dir, r->name);
+	cleanup_free char *old = xasprintf("%s/instances/.old-%s", h->var_dir, r->name);
+	cleanup_free char *upper = xasprintf("%s/upper", layer);
+	cleanup_free char *tmp_upper = xasprintf("%s/upper", tmp);
+	cleanup_free char *tmp_work = xasprintf("%s/work", tmp);
+	cleanup_free char *disks = xasprintf("%s/disks", h->var_dir);
+	instance_umount(h, r->name);
+	if (mkdir_p(disks, 0711, err) < 0 || disk_create(img, bytes, err) < 0)
+		return -1;
+	if (disk_mount(img, tmp, err) < 0)
+		goto fail;
+	if (tree_copy(upper, tmp_upper, err) < 0 || mkdir(tmp_work, 0700) < 0) {
+		if (!err->msg[0])
+			cella_error_set(err, errno, "create %s", tmp_work);
+		umount2(tmp, MNT_DETACH);
+		goto fail;
+	}
+	umount2(tmp, MNT_DETACH);
+	rmdir(tmp);
+	if (rename(layer, old) < 0 || mkdir(layer, 0711) < 0) {
+		cella_error_set(err, errno, "move the layer of `%s` onto its disk", r->name);
+		rename(old, layer);
+		goto fail;
+	}
+	if (disk_mount(img, layer, err) < 0) {
+		rmdir(layer);
+		rename(old, layer);
+		goto fail;
+	}
+	tree_remove(old);
+	return 0;
+fail:
+	rmdir(tmp);
+	unlink(img);
+	return -1;
 }
 
 /* ---- rows ---- */
@@ -838,6 +926,8 @@ int instance_mount(struct cella_host *h, const struct inst_row *r, char **rootfs
 		return 0;
 	if (!r->image)
 		return cella_error_set(err, EINVAL, "instance `%s` has no image", r->name);
+	if (instance_layer_ready(h, r->name, err) < 0)
+		return -1;
 	cleanup_free char *img = image_rootfs(h, r->image);
 	if (access(img, F_OK) < 0)
 		return cella_error_set(err, ENOENT, "image %.12s of `%s` is missing", r->image, r->name);
@@ -890,7 +980,8 @@ int cella_instance_start(struct cella_host *h, const char *name, struct cella_er
 	}
 	if (inst_expand(h, &r, &config, NULL, err) < 0)
 		goto out;
-	if (mkdir_p(rdir, 0711, err) < 0 || instance_mount(h, &r, NULL, err) < 0 || hostname_write(h, &r, err) < 0)
+	if (mkdir_p(rdir, 0711, err) < 0 || layer_apply_disk(h, &r, config, err) < 0 ||
+	    instance_mount(h, &r, NULL, err) < 0 || hostname_write(h, &r, err) < 0)
 		goto out;
 	if (bundle_write(h, &r, config, rdir, err) < 0 || monitor_spawn(h, name, err) < 0) {
 		instance_umount(h, name);
@@ -1001,6 +1092,7 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 	cleanup_free char *snaps = xasprintf("%s/snapshots/%s", h->var_dir, name);
 	cleanup_free char *rdir = run_dir(h, name);
 	cleanup_free char *logs = xasprintf("%s/%s", h->log_dir, name);
+	cleanup_free char *img = disk_image(h, name);
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	if (inst_running(h, name)) {
 		if (!force) {
@@ -1015,7 +1107,8 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 			goto out;
 	}
 	instance_umount(h, name);
-	if (tree_remove(layer) < 0 || tree_remove(snaps) < 0) {
+	layer_release(h, name);
+	if (tree_remove(layer) < 0 || tree_remove(snaps) < 0 || (unlink(img) < 0 && errno != ENOENT)) {
 		cella_error_set(err, errno, "remove the storage of `%s`", name);
 		goto out;
 	}
@@ -1049,12 +1142,14 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 	cleanup_free char *sfrom = xasprintf("%s/snapshots/%s", h->var_dir, name);
 	cleanup_free char *sto = xasprintf("%s/snapshots/%s", h->var_dir, new_name);
 	cleanup_free char *rdir = run_dir(h, name);
+	cleanup_free char *ifrom = disk_image(h, name), *ito = disk_image(h, new_name);
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	if (inst_running(h, name)) {
 		cella_error_set(err, EBUSY, "instance `%s` is running: stop it before renaming", name);
 		goto out;
 	}
 	instance_umount(h, name);
+	layer_release(h, name);
 	if (db_begin(host_db(h), err) < 0)
 		goto out;
 	st = db_prepare(host_db(h), "UPDATE instances SET name = ? WHERE id = ?", err);
@@ -1074,6 +1169,12 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 	}
 	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
 		cella_error_set(err, errno, "rename `%s`", from);
+		db_rollback(host_db(h));
+		goto out;
+	}
+	if (access(ifrom, F_OK) == 0 && rename(ifrom, ito) < 0) {
+		cella_error_set(err, errno, "rename `%s`", ifrom);
+		rename(to, from);
 		db_rollback(host_db(h));
 		goto out;
 	}
@@ -1141,6 +1242,18 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 		}
 		if (cella_config_validate(newconf, false, err) < 0)
 			goto out;
+	}
+	if (newconf) {
+		/* a disk of its own can grow, never shrink */
+		const char *d = json_string_value(json_object_get(newconf, "limits.disk"));
+		long long bytes;
+		struct stat st;
+		cleanup_free char *img = disk_image(h, name);
+		if (d && config_parse_size(d, &bytes) == 0 && stat(img, &st) == 0 && bytes < st.st_size) {
+			cella_error_set(err, EINVAL, "config key `limits.disk`: %s is smaller than the disk (%lld bytes): disks only grow",
+					d, (long long)st.st_size);
+			goto out;
+		}
 	}
 	if ((v = json_object_get(req, "devices")) && devices_validate(v, err) < 0)
 		goto out;

@@ -35,6 +35,8 @@ pid_t instance_init_pid(struct cella_host *h, const char *name);
 /* Create a stopped instance like `r` (name, type, config, devices, profiles, image set)
  * whose layer is a copy of `copy_from` (an upper directory), or empty when NULL. */
 int instance_create_from(struct cella_host *h, struct inst_row *r, const char *copy_from, struct cella_error *err);
+/* The layer of an instance with a disk of its own (limits.disk), mounted; 0 otherwise too. */
+int instance_layer_ready(struct cella_host *h, const char *name, struct cella_error *err);
 /* Mount / unmount the instance's merged tree at RUN/instances/NAME/rootfs. */
 int instance_mount(struct cella_host *h, const struct inst_row *r, char **rootfs, struct cella_error *err);
 void instance_umount(struct cella_host *h, const char *name);

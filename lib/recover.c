@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +46,20 @@ static void layers_sweep(struct cella_host *h, json_t *report)
 		if (de->d_name[0] == '.' && (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")))
 			continue;
 		cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
+		/* a disk being filled (.disk-NAME) or the layer it replaces (.old-NAME) */
+		if (!strncmp(de->d_name, ".disk-", 6)) {
+			umount2(path, MNT_DETACH);
+			rmdir(path);
+			continue;
+		}
+		if (!strncmp(de->d_name, ".old-", 5)) {
+			cleanup_free char *orig = xasprintf("%s/%s", dir, de->d_name + 5);
+			if (access(orig, F_OK) < 0 && rename(path, orig) == 0)
+				json_array_append_new(report, json_sprintf("put back the layer of `%s`", de->d_name + 5));
+			else
+				tree_remove(path);
+			continue;
+		}
 		if (!strncmp(de->d_name, ".copy-", 6) ||
 		    !row_exists(h, "SELECT 1 FROM instances WHERE name = ?", de->d_name, NULL)) {
 			if (tree_remove(path) == 0)
@@ -61,6 +76,25 @@ static void layers_sweep(struct cella_host *h, json_t *report)
 			tree_remove(fresh);
 		if (access(old, F_OK) == 0 && access(upper, F_OK) == 0)
 			tree_remove(old);
+	}
+}
+
+/* Disks of instances that do not exist (an unfinished create or delete). */
+static void disks_sweep(struct cella_host *h, json_t *report)
+{
+	cleanup_free char *dir = xasprintf("%s/disks", h->var_dir);
+	cleanup_dir DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n <= 4 || strcmp(de->d_name + n - 4, ".img"))
+			continue;
+		cleanup_free char *name = xasprintf("%.*s", (int)(n - 4), de->d_name);
+		if (row_exists(h, "SELECT 1 FROM instances WHERE name = ?", name, NULL))
+			continue;
+		cleanup_free char *p = xasprintf("%s/%s", dir, de->d_name);
+		if (unlink(p) == 0)
+			json_array_append_new(report, json_sprintf("removed the disk of a missing instance: %s", p));
 	}
 }
 
@@ -169,6 +203,7 @@ json_t *cella_host_recover(struct cella_host *h, struct cella_error *err)
 	freezes_sweep(h, report);
 	layers_sweep(h, report);
 	snapshots_sweep(h, report);
+	disks_sweep(h, report);
 	rows_sweep(h, report);
 	return report;
 }

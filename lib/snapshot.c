@@ -35,6 +35,8 @@ static int snap_name_check(const char *snap, struct cella_error *err)
 static int layer_copy_frozen(struct cella_host *h, const char *name, const char *dst, struct cella_error *err)
 {
 	cleanup_free char *upper = xasprintf("%s/instances/%s/upper", h->var_dir, name);
+	if (instance_layer_ready(h, name, err) < 0)
+		return -1;
 	bool thaw = false;
 	struct cella_error ignored;
 	/* a marker says the freeze is ours: a cellad killed meanwhile thaws it at restart */
@@ -179,6 +181,8 @@ int cella_snapshot_restore(struct cella_host *h, const char *name, const char *s
 		goto out;
 	}
 	instance_umount(h, name);
+	if (instance_layer_ready(h, name, err) < 0)
+		goto out;
 	tree_remove(fresh);
 	/* the copy first: a failure leaves the instance as it was */
 	if (tree_copy(src, fresh, err) < 0)

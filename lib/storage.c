@@ -20,6 +20,9 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
+#include <linux/loop.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -351,4 +354,124 @@ long long tree_usage(const char *path)
 			total += tree_usage(p);
 	}
 	return total;
+}
+
+/* ---- limits.disk: the layer on a filesystem of its own ---- */
+
+/*
+ * An instance with limits.disk keeps its layer (upper, work) on an ext4
+ * filesystem in a sparse file of that size, VAR/disks/NAME.img, mounted on
+ * the layer directory through a loop device.  Overlayfs reports its upper
+ * filesystem to statfs(), so `df /` inside the guest shows the quota, and
+ * a full disk is the guest's ENOSPC alone.
+ */
+static int run_tool(char *const argv[], struct cella_error *err)
+{
+	extern char **environ;
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e)
+		return cella_error_set(err, e, "run %s", argv[0]);
+	int ws;
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+		return cella_error_set(err, EIO, "%s failed (status %d)", argv[0], WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+	return 0;
+}
+
+static const char *tool_path(const char *name)
+{
+	static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+	static __thread char buf[64];
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		snprintf(buf, sizeof(buf), "%s/%s", dirs[i], name);
+		if (access(buf, X_OK) == 0)
+			return buf;
+	}
+	return name;
+}
+
+int disk_create(const char *image, long long bytes, struct cella_error *err)
+{
+	cleanup_close int fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cella_error_set(err, errno, "create %s", image);
+	if (ftruncate(fd, bytes) < 0) {
+		cella_error_set(err, errno, "size %s", image);
+		unlink(image);
+		return -1;
+	}
+	char mkfs[64];
+	snprintf(mkfs, sizeof(mkfs), "%s", tool_path("mkfs.ext4"));
+	char *const argv[] = { mkfs, "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1",
+			       (char *)image, NULL };
+	if (run_tool(argv, err) < 0) {
+		unlink(image);
+		return cella_error_wrap(err, "make the filesystem of %s", image);
+	}
+	return 0;
+}
+
+int disk_grow(const char *image, long long bytes, struct cella_error *err)
+{
+	struct stat st;
+	if (stat(image, &st) < 0)
+		return cella_error_set(err, errno, "%s", image);
+	if (bytes < st.st_size)
+		return cella_error_set(err, EINVAL, "limits.disk cannot shrink a disk (%lld bytes now)", (long long)st.st_size);
+	if (bytes == st.st_size)
+		return 0;
+	if (truncate(image, bytes) < 0)
+		return cella_error_set(err, errno, "grow %s", image);
+	char resize[64], e2fsck[64];
+	snprintf(resize, sizeof(resize), "%s", tool_path("resize2fs"));
+	snprintf(e2fsck, sizeof(e2fsck), "%s", tool_path("e2fsck"));
+	char *const check[] = { e2fsck, "-f", "-p", (char *)image, NULL };
+	char *const argv[] = { resize, (char *)image, NULL };
+	if (run_tool(check, err) < 0 || run_tool(argv, err) < 0)
+		return cella_error_wrap(err, "grow the filesystem of %s", image);
+	return 0;
+}
+
+int disk_mount(const char *image, const char *target, struct cella_error *err)
+{
+	if (storage_is_mounted(target))
+		return 0;
+	cleanup_close int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	cleanup_close int img = open(image, O_RDWR | O_CLOEXEC);
+	if (ctl < 0 || img < 0)
+		return cella_error_set(err, errno, "open %s", ctl < 0 ? "/dev/loop-control" : image);
+	for (int attempt = 0; attempt < 8; attempt++) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0)
+			return cella_error_set(err, errno, "find a free loop device");
+		char dev[32];
+		snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+		cleanup_close int lfd = open(dev, O_RDWR | O_CLOEXEC);
+		if (lfd < 0)
+			return cella_error_set(err, errno, "open %s", dev);
+		/* gone with the last unmount: nothing to detach by hand */
+		struct loop_config cfg = { .fd = (unsigned)img, .info = { .lo_flags = LO_FLAGS_AUTOCLEAR } };
+		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) < 0) {
+			if (errno == EBUSY)
+				continue; /* taken meanwhile */
+			return cella_error_set(err, errno, "attach %s to %s", image, dev);
+		}
+		if (mkdir(target, 0711) < 0 && errno != EEXIST)
+			return cella_error_set(err, errno, "create %s", target);
+		if (mount(dev, target, "ext4", MS_NOSUID | MS_NODEV, NULL) < 0) {
+			int e = errno;
+			ioctl(lfd, LOOP_CLR_FD, 0);
+			return cella_error_set(err, e, "mount %s on %s", image, target);
+		}
+		return 0;
+	}
+	return cella_error_set(err, EBUSY, "no free loop device for %s", image);
 }

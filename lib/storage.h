@@ -24,4 +24,9 @@ int tree_remove(const char *path);
 int tree_copy(const char *src, const char *dst, struct cella_error *err);
 long long tree_usage(const char *path);
 
+/* limits.disk: an ext4 image of `bytes` (sparse); grown (never shrunk); mounted by loop on target. */
+int disk_create(const char *image, long long bytes, struct cella_error *err);
+int disk_grow(const char *image, long long bytes, struct cella_error *err);
+int disk_mount(const char *image, const char *target, struct cella_error *err);
+
 #endif

@@ -490,3 +490,36 @@ def test_concurrent_creates(host, image):
         pid = state(host, n)["pid"]
         bases.add(Path(f"/proc/{pid}/uid_map").read_text().split()[1])
     assert len(bases) == 9, bases
+
+
+def test_disk_limit_is_a_real_quota(host, image):
+    launch(host, "c1", config={"limits.disk": "100MiB"})
+    size_kib = int(run(host, "c1", "df", "-k", "/").stdout.splitlines()[1].split()[1])
+    assert 80 * 1024 < size_kib <= 100 * 1024, size_kib
+    # filling it fails inside; the host's disk does not notice
+    p = run(host, "c1", "dd", "if=/dev/zero", "of=/root/fill", "bs=1M", "count=150", check=False)
+    assert p.returncode != 0 and "space" in (p.stdout + p.stderr).lower(), p
+    op(host, host.api("PUT", "/1.0/instances/c1/state", {"action": "stop", "force": True}))
+    # it grows, it never shrinks
+    assert host.cli("config", "set", "c1", "limits.disk=50MiB").returncode == 1
+    assert host.cli("config", "set", "c1", "limits.disk=200MiB").returncode == 0
+    op(host, host.api("PUT", "/1.0/instances/c1/state", {"action": "start"}))
+    size_kib = int(run(host, "c1", "df", "-k", "/").stdout.splitlines()[1].split()[1])
+    assert size_kib > 150 * 1024, size_kib
+    # the data survived the move and the growth
+    assert run(host, "c1", "test", "-f", "/root/fill").returncode == 0
+    op(host, host.api("DELETE", "/1.0/instances/c1?force=1"))
+    assert list((host.var / "disks").iterdir()) == []
+
+
+def test_disk_limit_added_to_an_existing_vps(host, image):
+    launch(host, "c1")
+    run(host, "c1", "sh", "-c", "echo kept > /root/data")
+    op(host, host.api("PUT", "/1.0/instances/c1/state", {"action": "stop", "force": True}))
+    assert host.cli("config", "set", "c1", "limits.disk=64MiB").returncode == 0
+    op(host, host.api("PUT", "/1.0/instances/c1/state", {"action": "start"}))
+    assert run(host, "c1", "cat", "/root/data").stdout == "kept\n"
+    size_kib = int(run(host, "c1", "df", "-k", "/").stdout.splitlines()[1].split()[1])
+    assert size_kib <= 64 * 1024, size_kib
+    op(host, host.api("POST", "/1.0/instances/c1/snapshots", {"name": "s1"}))
+    assert host.cli("copy", "c1/s1", "c2").returncode == 0
