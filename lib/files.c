@@ -21,8 +21,10 @@
 #include "storage.h"
 #include "util.h"
 
+enum file_kind { FILE_PULL, FILE_PUSH, FILE_MKDIR, FILE_DELETE };
+
 struct file_op {
-	bool push;
+	enum file_kind kind;
 	const char *path;
 	int data_fd;          /* pull: where the content goes; push: where it comes from */
 	uid_t uid;
@@ -31,14 +33,15 @@ struct file_op {
 	int result_fd;        /* child -> parent: "0{meta json}" or "1error text" */
 };
 
-static void child_fail(struct file_op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void child_fail(struct file_op *op, const char *fmt, ...)
+/* "1ERRNO message": the parent makes it our error (its text gets strerror(ERRNO) itself). */
+static void child_fail(struct file_op *op, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
+static void child_fail(struct file_op *op, int code, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	msg[0] = '1';
-	vsnprintf(msg + 1, sizeof(msg) - 1, fmt, ap);
+	int n = snprintf(msg, sizeof(msg), "1%d ", code);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	write_all(op->result_fd, msg, strlen(msg));
 	_exit(1);
@@ -59,7 +62,7 @@ static void child_pull(struct file_op *op)
 	int fd = open(op->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
-		child_fail(op, "%s: %s", op->path, strerror(errno));
+		child_fail(op, errno, "%s", op->path);
 	json_t *meta = json_pack("{s:I, s:I, s:I}", "uid", (json_int_t)st.st_uid, "gid", (json_int_t)st.st_gid, "mode",
 				 (json_int_t)(st.st_mode & 07777));
 	if (S_ISDIR(st.st_mode)) {
@@ -75,13 +78,41 @@ static void child_pull(struct file_op *op)
 		json_object_set_new(meta, "type", json_string("file"));
 		fcntl(fd, F_SETFL, 0);
 		if (copy_fd(fd, op->data_fd) < 0)
-			child_fail(op, "%s: %s", op->path, strerror(errno));
+			child_fail(op, errno, "%s", op->path);
 	} else {
-		child_fail(op, "%s: not a regular file or directory", op->path);
+		child_fail(op, EINVAL, "%s: not a regular file or directory", op->path);
 	}
 	cleanup_free char *text = json_dumps(meta, JSON_COMPACT);
 	write_all(op->result_fd, "0", 1);
 	write_all(op->result_fd, text, strlen(text));
+	_exit(0);
+}
+
+static void child_mkdir(struct file_op *op)
+{
+	if (mkdir(op->path, op->mode & 07777) < 0 && errno != EEXIST)
+		child_fail(op, errno, "%s", op->path);
+	/* the directory itself, never what a link there points to */
+	int fd = open(op->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		child_fail(op, errno, "%s: not a directory", op->path);
+	if (fchown(fd, op->uid, op->gid) < 0 || fchmod(fd, op->mode & 07777) < 0)
+		child_fail(op, errno, "%s: set owner and mode", op->path);
+	write_all(op->result_fd, "0{}", 3);
+	_exit(0);
+}
+
+static void child_delete(struct file_op *op)
+{
+	/* the entry itself: a link is removed, not followed; a directory must be empty */
+	struct stat st;
+	if (lstat(op->path, &st) < 0)
+		child_fail(op, errno, "%s", op->path);
+	if (!strcmp(op->path, "/"))
+		child_fail(op, EINVAL, "/: cannot delete the root");
+	if ((S_ISDIR(st.st_mode) ? rmdir(op->path) : unlink(op->path)) < 0)
+		child_fail(op, errno, "%s", op->path);
+	write_all(op->result_fd, "0{}", 3);
 	_exit(0);
 }
 
@@ -90,14 +121,14 @@ static void child_push(struct file_op *op)
 	/* never write through a link the guest planted: the last component must be ours */
 	int fd = open(op->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, op->mode & 07777);
 	if (fd < 0)
-		child_fail(op, "%s: %s", op->path, strerror(errno));
+		child_fail(op, errno, "%s", op->path);
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		child_fail(op, "%s: not a regular file", op->path);
+		child_fail(op, EINVAL, "%s: not a regular file", op->path);
 	if (fchown(fd, op->uid, op->gid) < 0 || fchmod(fd, op->mode & 07777) < 0)
-		child_fail(op, "%s: set owner and mode: %s", op->path, strerror(errno));
+		child_fail(op, errno, "%s: set owner and mode", op->path);
 	if (copy_fd(op->data_fd, fd) < 0 || close(fd) < 0)
-		child_fail(op, "%s: %s", op->path, strerror(errno));
+		child_fail(op, errno, "%s", op->path);
 	write_all(op->result_fd, "0{}", 3);
 	_exit(0);
 }
@@ -106,15 +137,15 @@ static void child_push(struct file_op *op)
 static void child_enter(struct file_op *op, int userns, int mntns, int rootfd)
 {
 	if (setns(userns, CLONE_NEWUSER) < 0)
-		child_fail(op, "enter the guest's user namespace: %s", strerror(errno));
+		child_fail(op, errno, "enter the guest's user namespace");
 	if (mntns >= 0) {
 		if (setns(mntns, CLONE_NEWNS) < 0)
-			child_fail(op, "enter the guest's mount namespace: %s", strerror(errno));
+			child_fail(op, errno, "enter the guest's mount namespace");
 	} else if (fchdir(rootfd) < 0 || chroot(".") < 0) {
-		child_fail(op, "enter the guest's tree: %s", strerror(errno));
+		child_fail(op, errno, "enter the guest's tree");
 	}
 	if (chdir("/") < 0 || setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-		child_fail(op, "become the guest's root: %s", strerror(errno));
+		child_fail(op, errno, "become the guest's root");
 	umask(0);
 }
 
@@ -174,9 +205,12 @@ static int file_op_run(struct cella_host *h, const char *name, struct file_op *o
 		op->result_fd = pipefd[1];
 		signal(SIGPIPE, SIG_DFL);
 		child_enter(op, userns, mntns, rootfd);
-		if (op->push)
-			child_push(op);
-		child_pull(op);
+		switch (op->kind) {
+		case FILE_PUSH: child_push(op); break;
+		case FILE_MKDIR: child_mkdir(op); break;
+		case FILE_DELETE: child_delete(op); break;
+		case FILE_PULL: child_pull(op); break;
+		}
 	}
 	close(pipefd[1]);
 	rfd = pipefd[0];
@@ -185,11 +219,13 @@ static int file_op_run(struct cella_host *h, const char *name, struct file_op *o
 	while (waitpid(child, &ws, 0) < 0 && errno == EINTR)
 		;
 	if (!res || !res[0]) {
-		cella_error_set(err, EIO, "file %s `%s`: the helper died", op->push ? "push" : "pull", op->path);
+		cella_error_set(err, EIO, "file `%s`: the helper died", op->path);
 		goto out;
 	}
 	if (res[0] != '0') {
-		cella_error_set(err, strstr(res, "No such file") ? ENOENT : EINVAL, "%s", res + 1);
+		char *msg;
+		long code = strtol(res + 1, &msg, 10);
+		cella_error_set(err, (int)code, "%s", *msg ? msg + 1 : "file operation failed");
 		goto out;
 	}
 	if (meta) {
@@ -207,7 +243,7 @@ out:
 int cella_instance_file_pull(struct cella_host *h, const char *name, const char *path, int out_fd, json_t **meta,
 			     struct cella_error *err)
 {
-	struct file_op op = { .push = false, .path = path, .data_fd = out_fd };
+	struct file_op op = { .kind = FILE_PULL, .path = path, .data_fd = out_fd };
 	return file_op_run(h, name, &op, meta, err);
 }
 
@@ -217,6 +253,14 @@ int cella_instance_file_push(struct cella_host *h, const char *name, const char 
 	if (uid > 65535 || gid > 65535)
 		return cella_error_set(err, ERANGE, "owner %u:%u: outside the guest's ids (0-65535)", (unsigned)uid,
 				       (unsigned)gid);
-	struct file_op op = { .push = true, .path = path, .data_fd = in_fd, .uid = uid, .gid = gid, .mode = mode };
+	/* S_IFDIR in mode: a directory (no content) */
+	struct file_op op = { .kind = S_ISDIR(mode) ? FILE_MKDIR : FILE_PUSH, .path = path, .data_fd = in_fd,
+			      .uid = uid, .gid = gid, .mode = mode };
+	return file_op_run(h, name, &op, NULL, err);
+}
+
+int cella_instance_file_delete(struct cella_host *h, const char *name, const char *path, struct cella_error *err)
+{
+	struct file_op op = { .kind = FILE_DELETE, .path = path, .data_fd = -1 };
 	return file_op_run(h, name, &op, NULL, err);
 }

@@ -461,13 +461,13 @@ static struct reply *files_delete(struct request *req)
 {
 	char buf[4096];
 	struct reply *r = NULL;
-	if (!file_path(req, buf, sizeof(buf), &r))
+	const char *path = file_path(req, buf, sizeof(buf), &r);
+	if (!path)
 		return r;
-	r = instance_precheck(req_param(req, "name"));
-	if (r)
-		return r;
-	/* placeholder until lib lands: manager.h has no file delete */
-	return reply_error(501, "deleting files is not implemented by libcella yet");
+	struct cella_error err = { 0 };
+	if (cella_instance_file_delete(g_daemon.host, req_param(req, "name"), path, &err) < 0)
+		return reply_cella_error(&err);
+	return reply_sync(NULL);
 }
 
 /* ---------------------------------------------------------------- snapshots */

@@ -128,8 +128,12 @@ CELLA_API char *cella_instance_console_log(struct cella_host *h, const char *nam
 /* Files: paths resolved inside the instance's root, never following a guest symlink out. */
 CELLA_API int cella_instance_file_pull(struct cella_host *h, const char *name, const char *path, int out_fd,
 				       json_t **meta, struct cella_error *err);
+/* S_IFDIR in mode: make a directory (in_fd unused). */
 CELLA_API int cella_instance_file_push(struct cella_host *h, const char *name, const char *path, int in_fd,
 				       uid_t uid, gid_t gid, mode_t mode, struct cella_error *err);
+/* Remove a file, a link (never what it points to) or an empty directory. */
+CELLA_API int cella_instance_file_delete(struct cella_host *h, const char *name, const char *path,
+					 struct cella_error *err);
 
 /* Snapshots: [{"name","created_at","stateful":false}] */
 CELLA_API json_t *cella_snapshot_list(struct cella_host *h, const char *name, struct cella_error *err);

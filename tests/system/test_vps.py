@@ -523,3 +523,19 @@ def test_disk_limit_added_to_an_existing_vps(host, image):
     assert size_kib <= 64 * 1024, size_kib
     op(host, host.api("POST", "/1.0/instances/c1/snapshots", {"name": "s1"}))
     assert host.cli("copy", "c1/s1", "c2").returncode == 0
+
+
+def test_file_mkdir_and_delete(host, image, tmp_path):
+    launch(host, "c1")
+    r = host.api("POST", "/1.0/instances/c1/files?path=/root/data", b"",
+                 headers={"X-Cella-Type": "directory", "X-Cella-Uid": "33", "X-Cella-Mode": "0750"})
+    assert r.status == 200, r
+    assert run(host, "c1", "stat", "-c", "%F %u %a", "/root/data").stdout.split() == ["directory", "33", "750"]
+    run(host, "c1", "sh", "-c", "echo x > /root/data/f; ln -s /etc/hostname /root/link")
+    assert host.api("DELETE", "/1.0/instances/c1/files?path=/root/data").status == 409  # not empty
+    assert host.api("DELETE", "/1.0/instances/c1/files?path=/root/data/f").status == 200
+    assert host.api("DELETE", "/1.0/instances/c1/files?path=/root/data").status == 200
+    # a link goes, not what it points to
+    assert host.api("DELETE", "/1.0/instances/c1/files?path=/root/link").status == 200
+    assert run(host, "c1", "cat", "/etc/hostname").stdout == "c1\n"
+    assert host.api("DELETE", "/1.0/instances/c1/files?path=/nope").status == 404
