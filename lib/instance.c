@@ -76,6 +76,13 @@ static char *image_rootfs(struct cella_host *h, const char *fp)
 	return xasprintf("%s/images/%s/rootfs", h->var_dir, fp);
 }
 
+static const char *layer_parent(struct cella_host *h)
+{
+	static __thread char buf[4096];
+	snprintf(buf, sizeof(buf), "%s/instances", h->var_dir);
+	return buf;
+}
+
 static char *disk_image(struct cella_host *h, const char *name)
 {
 	return xasprintf("%s/disks/%s.img", h->var_dir, name);
@@ -603,6 +610,7 @@ int instance_create_from(struct cella_host *h, struct inst_row *r, const char *c
 {
 	cleanup_free char *layer = layer_dir(h, r->name);
 	cleanup_free char *snaps = xasprintf("%s/snapshots/%s", h->var_dir, r->name);
+	cleanup_free char *from_layer = copy_from ? xasprintf("%s/..", copy_from) : NULL;
 	if (db_begin(host_db(h), err) < 0)
 		return -1;
 	if (idmap_allocate(h, &r->idmap_base, err) < 0 || row_insert(h, r, err) < 0)
@@ -611,7 +619,19 @@ int instance_create_from(struct cella_host *h, struct inst_row *r, const char *c
 		cella_error_set(err, EEXIST, "storage of `%s` already exists at %s (left by another tool?)", r->name, layer);
 		goto fail;
 	}
-	if (copy_from) {
+	/* a layer subvolume (btrfs): the copy is a snapshot of it, instant and shared */
+	if (copy_from && storage_is_subvolume(from_layer) && storage_is_btrfs(layer_parent(h))) {
+		cleanup_free char *work = xasprintf("%s/work", layer);
+		if (subvol_snapshot(from_layer, layer, false, err) < 0)
+			goto fail;
+		/* a fresh work dir: the source's may hold a running overlay's leftovers */
+		tree_remove(work);
+		if (mkdir(work, 0700) < 0 && errno != EEXIST) {
+			cella_error_set(err, errno, "create `%s`", work);
+			tree_remove(layer);
+			goto fail;
+		}
+	} else if (copy_from) {
 		if (mkdir(layer, 0711) < 0) {
 			cella_error_set(err, errno, "create `%s`", layer);
 			goto fail;

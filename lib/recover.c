@@ -47,6 +47,10 @@ static void layers_sweep(struct cella_host *h, json_t *report)
 			continue;
 		cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
 		/* a disk being filled (.disk-NAME) or the layer it replaces (.old-NAME) */
+		if (!strncmp(de->d_name, ".restore-", 9)) {
+			tree_remove(path);
+			continue;
+		}
 		if (!strncmp(de->d_name, ".disk-", 6)) {
 			umount2(path, MNT_DETACH);
 			rmdir(path);

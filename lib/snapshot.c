@@ -54,6 +54,36 @@ static int layer_copy_frozen(struct cella_host *h, const char *name, const char 
 	return r;
 }
 
+/*
+ * The instance's layer into `dir`: a read-only btrfs snapshot of the whole
+ * layer subvolume where it is one, else a copy of its upper dir into
+ * `upper` (dir/upper) -- the guest frozen meanwhile either way.
+ */
+static int layer_snapshot(struct cella_host *h, const char *name, const char *dir, const char *upper,
+			  struct cella_error *err)
+{
+	cleanup_free char *layer = xasprintf("%s/instances/%s", h->var_dir, name);
+	cleanup_free char *parent = xasprintf("%s/snapshots/%s", h->var_dir, name);
+	if (mkdir_p(parent, 0700, err) < 0)
+		return -1;
+	if (!storage_is_subvolume(layer) || !storage_is_btrfs(parent))
+		return mkdir_p(dir, 0700, err) < 0 ? -1 : layer_copy_frozen(h, name, upper, err);
+	bool thaw = false;
+	struct cella_error ignored;
+	cleanup_free char *marker = xasprintf("%s/instances/%s/frozen-for-copy", h->run_dir, name);
+	if (!strcmp(instance_status(h, name), "Running")) {
+		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		thaw = cella_container_pause(&h->rt, name, &ignored) == 0;
+	}
+	int r = subvol_snapshot(layer, dir, true, err);
+	if (thaw)
+		cella_container_resume(&h->rt, name, &ignored);
+	unlink(marker);
+	return r;
+}
+
 json_t *cella_snapshot_list(struct cella_host *h, const char *name, struct cella_error *err)
 {
 	struct inst_row r = { 0 };
@@ -103,7 +133,7 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 		db_rollback(host_db(h));
 		goto out;
 	}
-	if (mkdir_p(dir, 0700, err) < 0 || layer_copy_frozen(h, name, upper, err) < 0) {
+	if (layer_snapshot(h, name, dir, upper, err) < 0) {
 		tree_remove(dir);
 		db_rollback(host_db(h));
 		goto out;
@@ -183,6 +213,25 @@ int cella_snapshot_restore(struct cella_host *h, const char *name, const char *s
 	instance_umount(h, name);
 	if (instance_layer_ready(h, name, err) < 0)
 		goto out;
+	if (storage_is_subvolume(sdir) && storage_is_subvolume(layer)) {
+		/* btrfs: a writable snapshot of the snapshot takes the layer's place */
+		cleanup_free char *next = xasprintf("%s/instances/.restore-%s", h->var_dir, name);
+		cleanup_free char *prev = xasprintf("%s/instances/.old-%s", h->var_dir, name);
+		tree_remove(next);
+		if (subvol_snapshot(sdir, next, false, err) < 0)
+			goto out;
+		if (rename(layer, prev) < 0 || rename(next, layer) < 0) {
+			cella_error_set(err, errno, "restore `%s/%s`", name, snap);
+			rename(prev, layer);
+			tree_remove(next);
+			goto out;
+		}
+		tree_remove(prev);
+		tree_remove(work);
+		mkdir(work, 0700);
+		ret = 0;
+		goto out;
+	}
 	tree_remove(fresh);
 	/* the copy first: a failure leaves the instance as it was */
 	if (tree_copy(src, fresh, err) < 0)
@@ -218,6 +267,7 @@ int cella_instance_copy(struct cella_host *h, const char *source, const char *ta
 	if (inst_load(h, src, &r, err) < 0)
 		return -1;
 	cleanup_free char *tmp = xasprintf("%s/instances/.copy-%s", h->var_dir, target ? target : "");
+	cleanup_free char *srclayer = xasprintf("%s/instances/%s", h->var_dir, src);
 	cleanup_free char *from = NULL;
 	if (!target || !instance_name_valid(target)) {
 		cella_error_set(err, EINVAL, "invalid instance name `%s`", target ? target : "");
@@ -227,6 +277,9 @@ int cella_instance_copy(struct cella_host *h, const char *source, const char *ta
 		if (snap_name_check(snap, err) < 0 || snap_id(h, r.id, src, snap, err) < 0)
 			goto out;
 		from = xasprintf("%s/snapshots/%s/%s/upper", h->var_dir, src, snap);
+	} else if (storage_is_subvolume(srclayer)) {
+		/* btrfs: snapshotted whole, atomically (instance_create_from) */
+		from = xasprintf("%s/upper", srclayer);
 	} else {
 		/* a consistent copy of a running source: frozen while copied */
 		tree_remove(tmp);

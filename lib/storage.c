@@ -20,11 +20,13 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
+#include <linux/btrfs.h>
 #include <linux/loop.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -171,8 +173,15 @@ int storage_layer_create(const char *layer_dir, struct cella_error *err)
 {
 	cleanup_free char *upper = xasprintf("%s/upper", layer_dir);
 	cleanup_free char *work = xasprintf("%s/work", layer_dir);
-	if (mkdir(layer_dir, 0711) < 0)
+	const char *slash = strrchr(layer_dir, '/');
+	cleanup_free char *parent = slash ? xasprintf("%.*s", (int)(slash - layer_dir), layer_dir) : xstrdup(".");
+	if (storage_is_btrfs(parent)) {
+		if (subvol_create(layer_dir, err) < 0)
+			return -1;
+		chmod(layer_dir, 0711);
+	} else if (mkdir(layer_dir, 0711) < 0) {
 		return cella_error_set(err, errno, "create `%s`", layer_dir);
+	}
 	/* the root of the merged tree is the upper dir: root's, 0755, as images have it */
 	if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
 		cella_error_set(err, errno, "create `%s`", layer_dir);
@@ -180,6 +189,18 @@ int storage_layer_create(const char *layer_dir, struct cella_error *err)
 		return -1;
 	}
 	return 0;
+}
+
+static bool fd_is_subvolume(int fd);
+static int subvol_delete_at(int dirfd, const char *name);
+static int parent_open(const char *path, char name[256], struct cella_error *err);
+
+/* A mount's root (not a subvolume, whose st_dev differs too). */
+static bool storage_is_mounted_fd(int fd)
+{
+	struct statx sx;
+	return statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx) == 0 &&
+	       (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
 /* ---- whole trees: remove and copy, never following a link ---- */
@@ -192,9 +213,12 @@ static int tree_remove_at(int dirfd, const char *name)
 			return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
 		return errno == ENOENT ? 0 : -1;
 	}
-	/* a mount point below would take us onto another filesystem */
+	/* a mount point below would take us onto another filesystem; a btrfs
+	 * subvolume (another st_dev too) goes whole */
 	struct stat st, pst;
 	if (fstat(fd, &st) == 0 && fstatat(dirfd, ".", &pst, 0) == 0 && st.st_dev != pst.st_dev) {
+		if (fd_is_subvolume(fd) && !storage_is_mounted_fd(fd))
+			return subvol_delete_at(dirfd, name);
 		errno = EBUSY;
 		return -1;
 	}
@@ -214,7 +238,13 @@ static int tree_remove_at(int dirfd, const char *name)
 
 int tree_remove(const char *path)
 {
-	return tree_remove_at(AT_FDCWD, path);
+	/* from its parent: "another filesystem" is judged against where it lives */
+	char name[256];
+	struct cella_error ignored;
+	cleanup_close int dfd = parent_open(path, name, &ignored);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -1;
+	return tree_remove_at(dfd, name);
 }
 
 static int xattrs_copy(int src, int dst)
@@ -474,4 +504,77 @@ int disk_mount(const char *image, const char *target, struct cella_error *err)
 		return 0;
 	}
 	return cella_error_set(err, EBUSY, "no free loop device for %s", image);
+}
+
+/* ---- btrfs: layers as subvolumes, snapshots and copies as btrfs snapshots ---- */
+
+#define BTRFS_MAGIC 0x9123683E
+#define BTRFS_FIRST_SUBVOL_INO 256
+
+bool storage_is_btrfs(const char *path)
+{
+	struct statfs sf;
+	return statfs(path, &sf) == 0 && (unsigned long)sf.f_type == BTRFS_MAGIC;
+}
+
+static bool fd_is_subvolume(int fd)
+{
+	struct statfs sf;
+	struct stat st;
+	return fstatfs(fd, &sf) == 0 && (unsigned long)sf.f_type == BTRFS_MAGIC && fstat(fd, &st) == 0 &&
+	       st.st_ino == BTRFS_FIRST_SUBVOL_INO;
+}
+
+bool storage_is_subvolume(const char *path)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 && fd_is_subvolume(fd);
+}
+
+/* The directory holding `path` (opened) and its last component (in *name, <= 255). */
+static int parent_open(const char *path, char name[256], struct cella_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || !slash[1] || strlen(slash + 1) > 255)
+		return cella_error_set(err, EINVAL, "bad path `%s`", path);
+	snprintf(name, 256, "%s", slash + 1);
+	cleanup_free char *dir = xasprintf("%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cella_error_set(err, errno, "open `%s`", dir);
+	return fd;
+}
+
+int subvol_create(const char *path, struct cella_error *err)
+{
+	struct btrfs_ioctl_vol_args args = { 0 };
+	cleanup_close int dfd = parent_open(path, args.name, err);
+	if (dfd < 0)
+		return -1;
+	if (ioctl(dfd, BTRFS_IOC_SUBVOL_CREATE, &args) < 0)
+		return cella_error_set(err, errno, "create subvolume `%s`", path);
+	return 0;
+}
+
+int subvol_snapshot(const char *src, const char *dst, bool readonly, struct cella_error *err)
+{
+	struct btrfs_ioctl_vol_args_v2 args = { 0 };
+	cleanup_close int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0)
+		return cella_error_set(err, errno, "open `%s`", src);
+	cleanup_close int dfd = parent_open(dst, args.name, err);
+	if (dfd < 0)
+		return -1;
+	args.fd = sfd;
+	args.flags = readonly ? BTRFS_SUBVOL_RDONLY : 0;
+	if (ioctl(dfd, BTRFS_IOC_SNAP_CREATE_V2, &args) < 0)
+		return cella_error_set(err, errno, "snapshot `%s` to `%s`", src, dst);
+	return 0;
+}
+
+static int subvol_delete_at(int dirfd, const char *name)
+{
+	struct btrfs_ioctl_vol_args args = { 0 };
+	snprintf(args.name, sizeof(args.name), "%s", name);
+	return ioctl(dirfd, BTRFS_IOC_SNAP_DESTROY, &args);
 }

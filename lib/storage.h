@@ -29,4 +29,10 @@ int disk_create(const char *image, long long bytes, struct cella_error *err);
 int disk_grow(const char *image, long long bytes, struct cella_error *err);
 int disk_mount(const char *image, const char *target, struct cella_error *err);
 
+/* btrfs: the layer a subvolume, snapshots and copies btrfs snapshots of it. */
+bool storage_is_btrfs(const char *path);
+bool storage_is_subvolume(const char *path);
+int subvol_create(const char *path, struct cella_error *err);
+int subvol_snapshot(const char *src, const char *dst, bool readonly, struct cella_error *err);
+
 #endif

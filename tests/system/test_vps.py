@@ -539,3 +539,64 @@ def test_file_mkdir_and_delete(host, image, tmp_path):
     assert host.api("DELETE", "/1.0/instances/c1/files?path=/root/link").status == 200
     assert run(host, "c1", "cat", "/etc/hostname").stdout == "c1\n"
     assert host.api("DELETE", "/1.0/instances/c1/files?path=/nope").status == 404
+
+
+# ---------------------------------------------------------------------------
+# btrfs: layers are subvolumes, snapshots and copies btrfs snapshots
+
+
+@pytest.fixture
+def btrfs_host(host_dir):
+    from conftest import Host, host_leaks, teardown_host
+    img = host_dir / "pool.img"
+    with open(img, "wb") as f:
+        f.truncate(1 << 30)
+    subprocess.run(["mkfs.btrfs", "-q", str(img)], check=True, capture_output=True)
+    var = host_dir / "var"
+    var.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(img), str(var)], check=True)
+    os.chmod(var, 0o711)
+    h = Host(host_dir)
+    try:
+        h.start()
+        yield h
+        for name in h.instance_names():
+            r = h.api("DELETE", f"/1.0/instances/{name}?force=1", timeout=60)
+            if r.status == 202:
+                h.wait_op(r)
+        h.kill(signal.SIGTERM)
+        # nothing of the instances is left in the pool
+        assert sorted(p.name for p in (var / "instances").iterdir()) == []
+        assert sorted(p.name for p in (var / "snapshots").iterdir()) == []
+    finally:
+        teardown_host(h)
+        subprocess.run(["umount", str(var)], capture_output=True)
+    assert not host_leaks(h), host_leaks(h)
+
+
+def is_subvolume(path):
+    return os.stat(path).st_ino == 256
+
+
+def test_btrfs_layers_snapshots_copies(btrfs_host):
+    h = btrfs_host
+    op(h, h.api("POST", "/1.0/images", {"source": {"type": "build", "name": "minimal"}}))
+    launch(h, "c1")
+    assert is_subvolume(h.var / "instances" / "c1")
+    run(h, "c1", "sh", "-c", "echo one > /root/state")
+    op(h, h.api("POST", "/1.0/instances/c1/snapshots", {"name": "s1"}))
+    snap = h.var / "snapshots" / "c1" / "s1"
+    assert is_subvolume(snap)
+    with pytest.raises(OSError):
+        (snap / "upper" / "x").write_text("read-only")
+    run(h, "c1", "sh", "-c", "echo two > /root/state")
+    assert h.cli("copy", "c1/s1", "c2").returncode == 0
+    assert is_subvolume(h.var / "instances" / "c2")
+    op(h, h.api("PUT", "/1.0/instances/c1/state", {"action": "stop", "force": True}))
+    op(h, h.api("PUT", "/1.0/instances/c1", {"restore": "s1"}))
+    assert is_subvolume(h.var / "instances" / "c1")
+    op(h, h.api("PUT", "/1.0/instances/c1/state", {"action": "start"}))
+    assert run(h, "c1", "cat", "/root/state").stdout == "one\n"
+    op(h, h.api("PUT", "/1.0/instances/c2/state", {"action": "start"}))
+    assert run(h, "c2", "cat", "/root/state").stdout == "one\n"
+    assert run(h, "c2", "hostname").stdout.strip() == "c2"
