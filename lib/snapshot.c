@@ -31,26 +31,47 @@ static int snap_name_check(const char *snap, struct cella_error *err)
 	return 0;
 }
 
+/*
+ * Freeze a running guest for a copy of its layer; thaw it after.  A marker
+ * says the freeze is ours: a cellad killed meanwhile thaws it at restart.
+ */
+struct copy_freeze {
+	char *marker;
+	bool thaw;
+};
+
+static void copy_freeze_begin(struct cella_host *h, const char *name, struct copy_freeze *f)
+{
+	struct cella_error ignored;
+	f->marker = xasprintf("%s/instances/%s/frozen-for-copy", h->run_dir, name);
+	f->thaw = false;
+	if (strcmp(instance_status(h, name), "Running"))
+		return;
+	int fd = open(f->marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	f->thaw = cella_container_pause(&h->rt, name, &ignored) == 0;
+}
+
+static void copy_freeze_end(struct cella_host *h, const char *name, struct copy_freeze *f)
+{
+	struct cella_error ignored;
+	if (f->thaw)
+		cella_container_resume(&h->rt, name, &ignored);
+	unlink(f->marker);
+	free(f->marker);
+}
+
 /* Copy the layer of a possibly running instance, frozen meanwhile. */
 static int layer_copy_frozen(struct cella_host *h, const char *name, const char *dst, struct cella_error *err)
 {
 	cleanup_free char *upper = xasprintf("%s/instances/%s/upper", h->var_dir, name);
 	if (instance_layer_ready(h, name, err) < 0)
 		return -1;
-	bool thaw = false;
-	struct cella_error ignored;
-	/* a marker says the freeze is ours: a cellad killed meanwhile thaws it at restart */
-	cleanup_free char *marker = xasprintf("%s/instances/%s/frozen-for-copy", h->run_dir, name);
-	if (!strcmp(instance_status(h, name), "Running")) {
-		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			close(fd);
-		thaw = cella_container_pause(&h->rt, name, &ignored) == 0;
-	}
+	struct copy_freeze f;
+	copy_freeze_begin(h, name, &f);
 	int r = tree_copy(upper, dst, err);
-	if (thaw)
-		cella_container_resume(&h->rt, name, &ignored);
-	unlink(marker);
+	copy_freeze_end(h, name, &f);
 	return r;
 }
 
@@ -68,19 +89,10 @@ static int layer_snapshot(struct cella_host *h, const char *name, const char *di
 		return -1;
 	if (!storage_is_subvolume(layer) || !storage_is_btrfs(parent))
 		return mkdir_p(dir, 0700, err) < 0 ? -1 : layer_copy_frozen(h, name, upper, err);
-	bool thaw = false;
-	struct cella_error ignored;
-	cleanup_free char *marker = xasprintf("%s/instances/%s/frozen-for-copy", h->run_dir, name);
-	if (!strcmp(instance_status(h, name), "Running")) {
-		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			close(fd);
-		thaw = cella_container_pause(&h->rt, name, &ignored) == 0;
-	}
+	struct copy_freeze f;
+	copy_freeze_begin(h, name, &f);
 	int r = subvol_snapshot(layer, dir, true, err);
-	if (thaw)
-		cella_container_resume(&h->rt, name, &ignored);
-	unlink(marker);
+	copy_freeze_end(h, name, &f);
 	return r;
 }
 
