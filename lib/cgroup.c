@@ -802,6 +802,36 @@ int cgroup_enter_self(struct cgroup *cg, bool cloned_into, struct cella_error *e
 	return 0;
 }
 
+/*
+ * Hand the container's own cgroup to the root of its user namespace, as
+ * crun and LXC do, so that an init like systemd can build its tree below
+ * it: the directory (mkdir of children) and the files that move processes
+ * or enable controllers for the children.  Everything is reached through
+ * h->fd, the container's own directory, with AT_SYMLINK_NOFOLLOW: nothing
+ * above it (the parent Cella shares between containers, the hierarchy
+ * root) is ever touched, and the limit files of the directory itself stay
+ * root's, so what the container makes below can only be narrower.
+ */
+int cgroup_delegate(struct cgroup *cg, uid_t uid, gid_t gid, struct cella_error *err)
+{
+	static const char *const v1_files[] = { "tasks", "cgroup.procs" };
+	static const char *const v2_files[] = { "cgroup.procs", "cgroup.threads", "cgroup.subtree_control" };
+	for (size_t i = 0; i < cg->n_hier; i++) {
+		struct cgroup_hier *h = &cg->hier[i];
+		if (h->fd < 0)
+			continue;
+		if (fchownat(h->fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+			return cella_error_set(err, errno, "delegate cgroup %s%s", h->mountpoint, cg->path);
+		const char *const *files = h->v2 ? v2_files : v1_files;
+		size_t n = h->v2 ? ARRAY_SIZE(v2_files) : ARRAY_SIZE(v1_files);
+		for (size_t k = 0; k < n; k++)
+			if (fchownat(h->fd, files[k], uid, gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+				return cella_error_set(err, errno, "delegate %s%s/%s", h->mountpoint, cg->path,
+						       files[k]);
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Processes                                                            */
 

@@ -69,6 +69,9 @@ int cgroup_enter_self(struct cgroup *cg, bool cloned_into, struct cella_error *e
  * cgroup_enter_self(): the kernel checks the opener's credentials.
  */
 int cgroup_open_tasks(struct cgroup *cg, int *fds, size_t max, struct cella_error *err);
+/* Give the container's own directory in every hierarchy, and the files
+ * that create and populate children, to uid:gid (its root's host ids). */
+int cgroup_delegate(struct cgroup *cg, uid_t uid, gid_t gid, struct cella_error *err);
 /* Apply (again) a resources block, as `update` does. */
 int cgroup_apply(struct cgroup *cg, const struct oci_resources *res, struct cella_error *err);
 /* Every pid in the cgroup (and its descendants); caller frees. */

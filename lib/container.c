@@ -856,9 +856,16 @@ static int container_spawn(struct cella_runtime *rt, const char *id, const struc
 	bool tasks_passed = !enter_self && !user_joined;
 	int tasks_fds[16];
 	int n_tasks = 0;
-	if (tasks_passed && (cgroup_create_finish(s->cg, err) < 0 ||
-			     (n_tasks = cgroup_open_tasks(s->cg, tasks_fds, ARRAY_SIZE(tasks_fds), err)) < 0))
-		goto out;
+	if (tasks_passed) {
+		/* its root may run an init that manages its own cgroup tree (systemd):
+		 * the container's directories become its own, nothing above them */
+		long ru = idmap_host(c->uid_mappings, c->n_uid_mappings, 0);
+		long rg = idmap_host(c->gid_mappings, c->n_gid_mappings, 0);
+		if (cgroup_create_finish(s->cg, err) < 0 ||
+		    (ru > 0 && rg > 0 && cgroup_delegate(s->cg, (uid_t)ru, (gid_t)rg, err) < 0) ||
+		    (n_tasks = cgroup_open_tasks(s->cg, tasks_fds, ARRAY_SIZE(tasks_fds), err)) < 0)
+			goto out;
+	}
 	int cgfd = enter_self || tasks_passed ? cgroup_clone_fd(s->cg) : -1;
 	struct clone_args ca = {
 		.flags = (user_joined ? 0 : newns & ~(CLONE_NEWCGROUP | CLONE_NEWTIME)) | CLONE_PIDFD |

@@ -22,6 +22,7 @@
 
 #define BUSYBOX "/bin/busybox"
 #define DEBOOTSTRAP "/usr/sbin/debootstrap"
+#define CHROOT "/usr/sbin/chroot"
 
 extern char **environ;
 
@@ -518,6 +519,119 @@ static void mounts_detach(const char *target)
 	}
 }
 
+/*
+ * What `--variant` means for debian/12.  minbase and buildd are debootstrap's
+ * own (no init: a tree to build on, not a system to boot).  The default one
+ * boots: systemd as PID 1 (as Incus's debian images), dbus so that
+ * systemctl, hostnamectl and logind work, adduser, iproute2, procps, and a
+ * service that answers from the first boot: micro-httpd (50 KiB, an HTTP
+ * server started per connection by systemd's micro-httpd.socket on port
+ * 80).  openbsd-inetd is micro-httpd's first alternative, which debootstrap
+ * always picks (and --exclude cannot stop): it is purged afterwards with
+ * what only it pulled in (perl, tcpd), systemd-sysv satisfying micro-httpd.
+ * sysvinit is the same system on sysvinit, micro-httpd run by
+ * openbsd-inetd.  Networking beyond lo comes later (no ifupdown).
+ */
+static const char *const debian_no_inetd[] = {
+	"openbsd-inetd", "update-inetd", "tcpd", "libwrap0", "libnsl2", "libevent-2.1-7", "perl",
+	"perl-modules-5.36", "libperl5.36", "libgdbm-compat4", "libgdbm6", NULL,
+};
+static const struct debian_variant {
+	const char *name;
+	const char *debootstrap;        /* its --variant */
+	const char *include;            /* its --include */
+	const char *init;               /* NULL: not bootable */
+	const char *const *purge;       /* packages dpkg removes afterwards */
+} debian_variants[] = {
+	{ "default", "minbase", "systemd-sysv,dbus,adduser,iproute2,procps,micro-httpd", "systemd", debian_no_inetd },
+	{ "sysvinit", "minbase", "sysvinit-core,adduser,iproute2,procps,openbsd-inetd,micro-httpd", "sysvinit", NULL },
+	{ "minbase", "minbase", NULL, NULL, NULL },
+	{ "buildd", "buildd", NULL, NULL, NULL },
+};
+
+/* The lines of Debian's /etc/inittab a container needs changed: no gettys
+ * on tty1-6 (there are none), one on the console; SIGPWR (what `cella stop`
+ * sends sysvinit) powers off at once rather than waiting for a UPS. */
+static const char debian_inittab[] =
+	"# /etc/inittab: sysvinit in a Cella instance\n"
+	"id:2:initdefault:\n"
+	"si::sysinit:/etc/init.d/rcS\n"
+	"~:S:wait:/sbin/sulogin --force\n"
+	"l0:0:wait:/etc/init.d/rc 0\n"
+	"l1:1:wait:/etc/init.d/rc 1\n"
+	"l2:2:wait:/etc/init.d/rc 2\n"
+	"l3:3:wait:/etc/init.d/rc 3\n"
+	"l4:4:wait:/etc/init.d/rc 4\n"
+	"l5:5:wait:/etc/init.d/rc 5\n"
+	"l6:6:wait:/etc/init.d/rc 6\n"
+	"z6:6:respawn:/sbin/sulogin --force\n"
+	"ca:12345:ctrlaltdel:/sbin/shutdown -t1 -a -r now\n"
+	"# `cella stop` sends SIGPWR: power off\n"
+	"pf::powerwait:/sbin/shutdown -h -P now\n"
+	"pn::powerfailnow:/sbin/shutdown -h -P now\n"
+	"po::powerokwait:/sbin/shutdown -c\n"
+	"co:2345:respawn:/sbin/getty --noclear 115200,38400,9600 console linux\n";
+
+static const char debian_index[] =
+	"<!DOCTYPE html>\n<html><head><title>Debian 12 on Cella</title></head>\n"
+	"<body><h1>It works</h1><p>Served by micro-httpd in a Cella instance.</p></body></html>\n";
+
+/*
+ * `dpkg --purge` in the new tree (chroot), with a policy-rc.d that keeps
+ * maintainer scripts from starting or stopping services on the host's
+ * behalf (nothing runs in that tree).
+ */
+static int debian_purge(int rootfd, const char *target, const char *const *pkgs, struct cella_error *err)
+{
+	if (file_put(rootfd, "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0755, err) < 0)
+		return -1;
+	const char *argv[32];
+	size_t na = 0;
+	argv[na++] = CHROOT;
+	argv[na++] = target;
+	argv[na++] = "dpkg";
+	argv[na++] = "--purge";
+	for (; *pkgs && na < ARRAY_SIZE(argv) - 1; pkgs++)
+		argv[na++] = *pkgs;
+	argv[na] = NULL;
+	cleanup_free char *out = NULL;
+	int st = run_capture(argv, &out, err);
+	unlinkat(rootfd, "usr/sbin/policy-rc.d", 0);
+	if (st < 0)
+		return -1;
+	if (st != 0)
+		return cella_error_set(err, EIO, "dpkg --purge in the new tree failed (%d): %s", st, last_line(out));
+	return 0;
+}
+
+/* Make a bootable tree an image: each instance gets its own machine id
+ * (systemd makes one at first boot when the file is empty), a page for
+ * micro-httpd, localhost names, and for sysvinit an inittab for a console. */
+static int debian_bootable(int rootfd, const struct debian_variant *v, struct cella_error *err)
+{
+	unlinkat(rootfd, "etc/machine-id", 0);
+	if (file_put(rootfd, "etc/machine-id", "", 0444, err) < 0)
+		return -1;
+	/* dbus falls back to /etc/machine-id */
+	unlinkat(rootfd, "var/lib/dbus/machine-id", 0);
+	unlinkat(rootfd, "etc/hosts", 0);
+	if (file_put(rootfd, "etc/hosts",
+		     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+		     "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n", 0644, err) < 0)
+		return -1;
+	if (mkdir_in(rootfd, "var/www", 0755, err) < 0 || mkdir_in(rootfd, "var/www/html", 0755, err) < 0)
+		return -1;
+	unlinkat(rootfd, "var/www/html/index.html", 0);
+	if (file_put(rootfd, "var/www/html/index.html", debian_index, 0644, err) < 0)
+		return -1;
+	if (!strcmp(v->init, "sysvinit")) {
+		unlinkat(rootfd, "etc/inittab", 0);
+		if (file_put(rootfd, "etc/inittab", debian_inittab, 0644, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int image_build_debian(struct cella_host *h, struct image_new *n, const char *release, const char *variant,
 		       struct cella_error *err)
 {
@@ -526,9 +640,14 @@ int image_build_debian(struct cella_host *h, struct image_new *n, const char *re
 	if (strcmp(release, "12"))
 		return cella_error_set(err, EINVAL, "debian/%s: only 12 (bookworm)", release);
 	if (!variant || !*variant)
-		variant = "minbase";
-	if (strcmp(variant, "minbase") && strcmp(variant, "buildd"))
-		return cella_error_set(err, EINVAL, "debian/12: unknown variant `%s` (minbase, buildd)", variant);
+		variant = "default";
+	const struct debian_variant *v = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(debian_variants); i++)
+		if (!strcmp(variant, debian_variants[i].name))
+			v = &debian_variants[i];
+	if (!v)
+		return cella_error_set(err, EINVAL, "debian/12: unknown variant `%s` (default, sysvinit, minbase, buildd)",
+				       variant);
 	if (access(DEBOOTSTRAP, X_OK) < 0)
 		return cella_error_set(err, errno, "`%s` (install debootstrap)", DEBOOTSTRAP);
 	cleanup_free char *mirror = debian_mirror(suite, err);
@@ -541,8 +660,18 @@ int image_build_debian(struct cella_host *h, struct image_new *n, const char *re
 	if (tl < 0)
 		return cella_error_set(err, errno, "rootfs path");
 	target[tl] = '\0';
-	cleanup_free char *var = xasprintf("--variant=%s", variant);
-	const char *const argv[] = { DEBOOTSTRAP, var, suite, target, mirror, NULL };
+	cleanup_free char *var = xasprintf("--variant=%s", v->debootstrap);
+	cleanup_free char *inc = v->include ? xasprintf("--include=%s", v->include) : NULL;
+	const char *argv[8];
+	size_t na = 0;
+	argv[na++] = DEBOOTSTRAP;
+	argv[na++] = var;
+	if (inc)
+		argv[na++] = inc;
+	argv[na++] = suite;
+	argv[na++] = target;
+	argv[na++] = mirror;
+	argv[na] = NULL;
 	cleanup_free char *out = NULL;
 	int st = run_capture(argv, &out, err);
 	mounts_detach(target);
@@ -551,14 +680,18 @@ int image_build_debian(struct cella_host *h, struct image_new *n, const char *re
 	if (st != 0)
 		return cella_error_set(err, strstr(out, "No space left on device") ? ENOSPC : EIO, "debootstrap %s from %s failed (%d): %s", suite,
 				       mirror, st, last_line(out));
-	if (debian_clean(n->rootfd, err) < 0)
+	if (v->purge && debian_purge(n->rootfd, target, v->purge, err) < 0)
+		return -1;
+	if (debian_clean(n->rootfd, err) < 0 || (v->init && debian_bootable(n->rootfd, v, err) < 0))
 		return -1;
 	json_object_set_new(n->properties, "os", json_string("debian"));
 	json_object_set_new(n->properties, "release", json_string("12"));
 	json_object_set_new(n->properties, "architecture", json_string(image_arch_host()));
-	cleanup_free char *desc = xasprintf("Debian 12 (bookworm) %s", variant);
+	cleanup_free char *desc = xasprintf("Debian 12 (bookworm) %s", v->name);
 	json_object_set_new(n->properties, "description", json_string(desc));
-	json_object_set_new(n->properties, "variant", json_string(variant));
+	json_object_set_new(n->properties, "variant", json_string(v->name));
+	if (v->init)
+		json_object_set_new(n->properties, "init", json_string(v->init));
 	json_object_set_new(n->meta, "mirror", json_string(mirror));
 	return 0;
 }
