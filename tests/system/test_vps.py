@@ -600,3 +600,19 @@ def test_btrfs_layers_snapshots_copies(btrfs_host):
     op(h, h.api("PUT", "/1.0/instances/c2/state", {"action": "start"}))
     assert run(h, "c2", "cat", "/root/state").stdout == "one\n"
     assert run(h, "c2", "hostname").stdout.strip() == "c2"
+
+
+def test_cpu_and_io_limits(host, image):
+    launch(host, "c1", config={"limits.cpu.allowance": "25ms/100ms", "limits.disk.read": "10MB",
+                               "limits.disk.write.iops": "100", "limits.disk.priority": "5"})
+    pid = state(host, "c1")["pid"]
+    assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us").read_text().strip() == "25000"
+    assert cgroup_file(pid, "cpu", "cpu.cfs_period_us").read_text().strip() == "100000"
+    assert cgroup_file(pid, "blkio", "blkio.throttle.read_bps_device").read_text().split()[1] == "10000000"
+    assert cgroup_file(pid, "blkio", "blkio.throttle.write_iops_device").read_text().split()[1] == "100"
+    # a share instead of a quota, live
+    assert host.cli("config", "set", "c1", "limits.cpu.allowance=50%").returncode == 0
+    assert cgroup_file(pid, "cpu", "cpu.shares").read_text().strip() == "512"
+    # a CPU set, live: the guest sees one CPU
+    assert host.cli("config", "set", "c1", "limits.cpu=0-0").returncode == 0
+    assert run(host, "c1", "nproc").stdout.strip() == "1"
