@@ -75,7 +75,7 @@ $(BUILD)/fuzz_oci: tests/fuzz/fuzz_oci.c $(wildcard lib/*.c lib/*.h include/cell
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DCELLA_VERSION='"fuzz"' -Iinclude -Ilib \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		tests/fuzz/fuzz_oci.c $(wildcard lib/*.c) \
-		$$(pkg-config --cflags --libs jansson) $$(pkg-config --exists libseccomp && pkg-config --libs libseccomp) -o $@
+		$$(pkg-config --cflags --libs jansson sqlite3 libarchive) $$(pkg-config --exists libseccomp && pkg-config --libs libseccomp) -lpthread -o $@
 
 fuzz: $(BUILD)/fuzz_oci
 	mkdir -p $(BUILD)/fuzz-corpus
