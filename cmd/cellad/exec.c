@@ -9,8 +9,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,6 +37,9 @@ struct stream_job {
 	unsigned short rows, cols;
 	struct ws_slot slots[4];
 	size_t n_slots;
+	/* while the process runs: signal numbers for it, and its terminal */
+	int ctl_w;
+	int pty_master;
 };
 
 static void stream_job_free(void *p)
@@ -103,18 +109,61 @@ static void relay_join(struct relay_thread *rt)
 	rt->started = false;
 }
 
-/* Control messages: {"command":"window-resize","args":{"width":"80","height":"24"}}, {"command":"signal","signal":15}. */
+static void control_signal(struct stream_job *j, int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	if (j->ctl_w >= 0 && sig > 0 && sig < 65 && write(j->ctl_w, &b, 1) != 1)
+		log_debug("exec in `%s`: signal %d: %s", j->name, sig, strerror(errno));
+}
+
+/* A number in a JSON string or integer ("80" or 80). */
+static long json_number(json_t *v)
+{
+	return json_is_integer(v) ? (long)json_integer_value(v) : json_is_string(v) ? atol(json_string_value(v)) : 0;
+}
+
+/*
+ * Control messages: {"command":"window-resize","args":{"width":"80","height":"24"}}
+ * sizes our pty (cella-runtime copies it to the guest's on SIGWINCH);
+ * {"command":"signal","signal":15} signals the process.
+ */
 static void control_message(void *cls, const char *msg, size_t len)
 {
 	struct stream_job *j = cls;
 	json_t *m = json_loadb(msg, len, 0, NULL);
 	const char *cmd = json_string_value(json_object_get(m, "command"));
-	/* placeholder until lib lands: cella_instance_exec() takes neither a resize nor a signal */
-	if (cmd && (strcmp(cmd, "window-resize") == 0 || strcmp(cmd, "signal") == 0))
-		log_debug("exec in `%s`: control `%s` not supported by libcella yet", j->name, cmd);
-	else
+	if (cmd && strcmp(cmd, "window-resize") == 0) {
+		json_t *args = json_object_get(m, "args");
+		long w = json_number(json_object_get(args, "width")), h = json_number(json_object_get(args, "height"));
+		if (j->pty_master >= 0 && w > 0 && h > 0 && w < 65536 && h < 65536) {
+			struct winsize ws = { .ws_row = (unsigned short)h, .ws_col = (unsigned short)w };
+			if (ioctl(j->pty_master, TIOCSWINSZ, &ws) == 0)
+				control_signal(j, SIGWINCH);
+		}
+	} else if (cmd && strcmp(cmd, "signal") == 0) {
+		control_signal(j, (int)json_number(json_object_get(m, "signal")));
+	} else {
 		log_debug("exec in `%s`: unknown control message", j->name);
+	}
 	json_decref(m);
+}
+
+/* A pty pair: the master ours, the slave the process's terminal, sized. */
+static int pty_open(int *master, int *slave, unsigned short rows, unsigned short cols)
+{
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*master < 0)
+		return -1;
+	char name[64];
+	if (grantpt(*master) < 0 || unlockpt(*master) < 0 || ptsname_r(*master, name, sizeof(name)) != 0 ||
+	    (*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+		close(*master);
+		*master = -1;
+		return -1;
+	}
+	struct winsize ws = { .ws_row = rows ? rows : 24, .ws_col = cols ? cols : 80 };
+	ioctl(*master, TIOCSWINSZ, &ws);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- exec */
@@ -147,12 +196,23 @@ static int exec_run(struct operation *op, void *data, struct cella_error *err)
 	cleanup_close int stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (stop < 0)
 		return cella_error_set(err, errno, "eventfd");
+	int ctl[2] = { -1, -1 };
+	if (pipe2(ctl, O_CLOEXEC) < 0) {
+		r = cella_error_set(err, errno, "pipe");
+		goto out;
+	}
+	j->ctl_w = ctl[1];
+	x.has_control = true;
+	x.control_fd = ctl[0];
 	for (size_t i = 0; i < n_pairs; i++) {
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pairs[i]) < 0) {
-			r = cella_error_set(err, errno, "socketpair");
+		/* interactive: a real terminal, so that its size reaches the guest */
+		if (j->interactive ? pty_open(&pairs[i][0], &pairs[i][1], j->rows, j->cols) < 0
+				   : socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pairs[i]) < 0) {
+			r = cella_error_set(err, errno, j->interactive ? "pty" : "socketpair");
 			goto out;
 		}
 	}
+	j->pty_master = j->interactive ? pairs[0][0] : -1;
 	struct relay_thread rt[4] = { 0 };
 	if (j->interactive) {
 		relay_start(&rt[0], slot_get(j, "0"), pairs[0][0], pairs[0][0], true, -1, NULL, NULL);
@@ -182,6 +242,12 @@ static int exec_run(struct operation *op, void *data, struct cella_error *err)
 	if (r == 0)
 		op_set_metadata(op, json_pack("{s:i}", "return", status));
 out:
+	/* the control relay is joined: nobody writes signals any more */
+	j->ctl_w = j->pty_master = -1;
+	if (ctl[0] >= 0)
+		close(ctl[0]);
+	if (ctl[1] >= 0)
+		close(ctl[1]);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t k = 0; k < 2; k++)
 			if (pairs[i][k] >= 0)
@@ -280,6 +346,7 @@ static struct reply *exec_post(struct request *req)
 		return r;
 
 	struct stream_job *j = xmalloc0(sizeof(*j));
+	j->ctl_w = j->pty_master = -1;
 	j->name = xstrdup(name);
 	j->argc = json_array_size(cmd);
 	j->argv = xmalloc0(sizeof(char *) * (j->argc + 1));
@@ -373,6 +440,7 @@ static struct reply *console_post(struct request *req)
 	if (r)
 		return r;
 	struct stream_job *j = xmalloc0(sizeof(*j));
+	j->ctl_w = j->pty_master = -1;
 	j->name = xstrdup(name);
 	j->console = true;
 	slot_add(j, "0");

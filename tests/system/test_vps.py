@@ -616,3 +616,37 @@ def test_cpu_and_io_limits(host, image):
     # a CPU set, live: the guest sees one CPU
     assert host.cli("config", "set", "c1", "limits.cpu=0-0").returncode == 0
     assert run(host, "c1", "nproc").stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("websocket", [False, True])
+def test_exec_terminal_size(host, image, websocket):
+    """`cella exec -t` on a terminal: the guest's pty has our size; through
+    cellad's fd hand-off and through Incus's websocket protocol alike."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    launch(host, "c1")
+    env = dict(os.environ, CELLA_SOCKET=str(host.socket), CELLA_NO_AUTOSTART="1")
+    if websocket:
+        env["CELLA_EXEC_WEBSOCKET"] = "1"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+    from conftest import CELLA
+    p = subprocess.Popen([str(CELLA), "exec", "-t", "c1", "--", "stty", "size"], stdin=slave, stdout=slave,
+                         stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    out = b""
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=20)
+    os.close(master)
+    assert b"33 111" in out, out
+    assert p.returncode == 0
