@@ -68,20 +68,26 @@ system-asan: unit-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		CELLA_BUILD=$(CURDIR)/$(BUILD_ASAN) $(PYTHON) -m pytest -q tests/system
 
-# libFuzzer on the config.json parser: FUZZ_RUNS inputs in `check`, more by hand
+# libFuzzer on what users hand us (config.json; instance config keys and devices):
+# FUZZ_RUNS inputs per target in `check`, more by hand
 # (make fuzz FUZZ_RUNS=-1 runs until stopped).
 FUZZ_RUNS ?= 30000
-$(BUILD)/fuzz_oci: tests/fuzz/fuzz_oci.c $(wildcard lib/*.c lib/*.h include/cella/*.h) | build
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DCELLA_VERSION='"fuzz"' -Iinclude -Ilib \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		tests/fuzz/fuzz_oci.c $(wildcard lib/*.c) \
-		$$(pkg-config --cflags --libs jansson sqlite3 libarchive) $$(pkg-config --exists libseccomp && pkg-config --libs libseccomp) -lpthread -o $@
+FUZZ_CC = clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DCELLA_VERSION='"fuzz"' -Iinclude -Ilib \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIBS = $$(pkg-config --cflags --libs jansson sqlite3 libarchive) \
+	$$(pkg-config --exists libseccomp && pkg-config --libs libseccomp) -lpthread
 
-fuzz: $(BUILD)/fuzz_oci
-	mkdir -p $(BUILD)/fuzz-corpus
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard lib/*.c lib/*.h include/cella/*.h) | build
+	$(FUZZ_CC) $< $(wildcard lib/*.c) $(FUZZ_LIBS) -o $@
+
+# config.json of the runtime; instance config and devices of the API
+fuzz: $(BUILD)/fuzz_oci $(BUILD)/fuzz_config
+	mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-corpus-config
 	$(BUILD)/cella-runtime spec --bundle $(BUILD)/fuzz-corpus >/dev/null 2>&1 || true
 	$(BUILD)/fuzz_oci -runs=$(FUZZ_RUNS) -max_len=65536 -timeout=10 \
 		$(BUILD)/fuzz-corpus tests/fuzz/corpus
+	$(BUILD)/fuzz_config -runs=$(FUZZ_RUNS) -max_len=16384 -timeout=10 \
+		$(BUILD)/fuzz-corpus-config tests/fuzz/corpus-config
 
 check: unit unit-asan integration integration-asan system system-asan fuzz
 
