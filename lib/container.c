@@ -435,6 +435,23 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
 	return process_limit_fds(a->opts->preserve_fds, err);
 }
 
+/*
+ * The container's process starts with no signal blocked or ignored, as with
+ * runc and crun: the mask and ignored set of whoever ran the runtime
+ * (cella-monitor blocks SIGCHLD for its signalfd, daemons ignore SIGPIPE)
+ * are not the guest's.  sysvinit never unblocks SIGCHLD itself and would
+ * wait forever on its first zombie.
+ */
+static void signals_reset(void)
+{
+	for (int sig = 1; sig < SIGRTMIN; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static __attribute__((noreturn)) void init_main(struct init_args *a)
 {
 	struct cella_error err = { 0 };
@@ -483,6 +500,7 @@ static __attribute__((noreturn)) void init_main(struct init_args *a)
 		goto fail;
 	if (a->seccomp && seccomp_install(a->seccomp, NULL, &err) < 0)
 		goto fail;
+	signals_reset();
 	execve(exe, a->argv, a->envp);
 	cella_error_set(&err, errno, "exec `%s`", exe);
 fail:

@@ -523,7 +523,8 @@ static void mounts_detach(const char *target)
  * What `--variant` means for debian/12.  minbase and buildd are debootstrap's
  * own (no init: a tree to build on, not a system to boot).  The default one
  * boots: systemd as PID 1 (as Incus's debian images), dbus so that
- * systemctl, hostnamectl and logind work, adduser, iproute2, procps, and a
+ * systemctl, hostnamectl and logind work, adduser, iproute2, netbase
+ * (/etc/services, which inetd needs for "www"), procps, and a
  * service that answers from the first boot: micro-httpd (50 KiB, an HTTP
  * server started per connection by systemd's micro-httpd.socket on port
  * 80).  openbsd-inetd is micro-httpd's first alternative, which debootstrap
@@ -543,18 +544,21 @@ static const struct debian_variant {
 	const char *init;               /* NULL: not bootable */
 	const char *const *purge;       /* packages dpkg removes afterwards */
 } debian_variants[] = {
-	{ "default", "minbase", "systemd-sysv,dbus,adduser,iproute2,procps,micro-httpd", "systemd", debian_no_inetd },
-	{ "sysvinit", "minbase", "sysvinit-core,adduser,iproute2,procps,openbsd-inetd,micro-httpd", "sysvinit", NULL },
+	{ "default", "minbase", "systemd-sysv,dbus,adduser,iproute2,netbase,procps,micro-httpd", "systemd", debian_no_inetd },
+	{ "sysvinit", "minbase", "sysvinit-core,adduser,iproute2,netbase,procps,openbsd-inetd,micro-httpd", "sysvinit", NULL },
 	{ "minbase", "minbase", NULL, NULL, NULL },
 	{ "buildd", "buildd", NULL, NULL, NULL },
 };
 
-/* The lines of Debian's /etc/inittab a container needs changed: no gettys
- * on tty1-6 (there are none), one on the console; SIGPWR (what `cella stop`
- * sends sysvinit) powers off at once rather than waiting for a UPS. */
+/* Debian's /etc/inittab with what a container needs changed: lo up before
+ * rcS, no gettys on tty1-6 (there are none) but one on the console; SIGPWR
+ * (what `cella stop` sends sysvinit) powers off at once rather than
+ * waiting for a UPS. */
 static const char debian_inittab[] =
 	"# /etc/inittab: sysvinit in a Cella instance\n"
 	"id:2:initdefault:\n"
+	"# no ifupdown: lo is brought up here (systemd does it itself)\n"
+	"lo::sysinit:/sbin/ip link set lo up\n"
 	"si::sysinit:/etc/init.d/rcS\n"
 	"~:S:wait:/sbin/sulogin --force\n"
 	"l0:0:wait:/etc/init.d/rc 0\n"

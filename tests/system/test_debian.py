@@ -231,3 +231,60 @@ def test_reboot_and_poweroff_inside(debian_host):
     run(h, "deb2", "poweroff", check=False)
     assert wait_for(lambda: state(h, "deb2")["status"] == "Stopped", timeout=60), state(h, "deb2")
     assert state(h, "deb2")["stop_reason"] == "poweroff"
+
+
+# ---------------------------------------------------------------------------
+# the sysvinit variant: the same system, sysvinit as PID 1, inetd for the service
+
+
+@pytest.fixture(scope="module")
+def sysvinit_image(debian_host):
+    h = debian_host
+    t = time.monotonic()
+    r = h.api("POST", "/1.0/images", {"source": {"type": "build", "name": "debian/12", "variant": "sysvinit"},
+                                      "aliases": [{"name": "debian-sysvinit"}]})
+    op(h, r, timeout=900)
+    print(f"build debian/12 sysvinit: {time.monotonic() - t:.1f} s")
+    return "debian-sysvinit"
+
+
+def wait_runlevel(h, name, timeout=60):
+    assert wait_for(lambda: run(h, name, "runlevel", check=False).stdout.strip() == "N 2",
+                    timeout=timeout, interval=0.2), console_log(h, name)[-3000:]
+    # inetd is the last service of runlevel 2
+    assert wait_for(lambda: run(h, name, "pidof", "inetd", check=False).returncode == 0, timeout=timeout)
+
+
+def test_sysvinit_guest(debian_host, sysvinit_image):
+    h = debian_host
+    op(h, h.api("POST", "/1.0/instances", {"name": "sv1", "type": "vps",
+                                           "source": {"type": "image", "alias": sysvinit_image}}))
+    op(h, h.api("PUT", "/1.0/instances/sv1/state", {"action": "start"}))
+    wait_runlevel(h, "sv1")
+    assert run(h, "sv1", "cat", "/proc/1/comm").stdout.strip() == "init"
+    assert run(h, "sv1", "readlink", "-f", "/sbin/init").stdout.strip() == "/usr/sbin/init"
+    run(h, "sv1", "adduser", "--disabled-password", "--gecos", "", "alice")
+    assert run(h, "sv1", "su", "-", "alice", "-c", "id -u").stdout.strip() == "1000"
+    out = run(h, "sv1", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/80; "
+              "printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3").stdout
+    assert out.startswith("HTTP/1.0 200") and "micro-httpd" in out, out
+
+    # cella stop sends SIGPWR: the inittab's powerwait line shuts down
+    t = time.monotonic()
+    op(h, h.api("PUT", "/1.0/instances/sv1/state", {"action": "stop", "timeout": 30}))
+    assert time.monotonic() - t < 20
+    st = state(h, "sv1")
+    assert st["status"] == "Stopped" and st["stop_reason"] == "stopped", st
+    log = console_log(h, "sv1")
+    assert "INIT: Switching to runlevel: 0" in log and "Will now" in log, log[-3000:]
+
+    op(h, h.api("PUT", "/1.0/instances/sv1/state", {"action": "start"}))
+    wait_runlevel(h, "sv1")
+    pid = state(h, "sv1")["pid"]
+    run(h, "sv1", "reboot", check=False)
+    assert wait_for(lambda: state(h, "sv1").get("boots") == 2 and state(h, "sv1").get("pid") not in (0, pid),
+                    timeout=60), state(h, "sv1")
+    wait_runlevel(h, "sv1")
+    run(h, "sv1", "poweroff", check=False)
+    assert wait_for(lambda: state(h, "sv1")["status"] == "Stopped", timeout=60), state(h, "sv1")
+    assert state(h, "sv1")["stop_reason"] == "poweroff"
