@@ -1511,6 +1511,20 @@ int cella_instance_console_open(struct cella_host *h, const char *name, struct c
 	return fd;
 }
 
+int cella_instance_watch(struct cella_host *h, const char *name, struct cella_error *err)
+{
+	if (cella_instance_exists(h, name, err) < 0)
+		return -1;
+	int fd = monitor_connect(h, name);
+	if (fd < 0)
+		return cella_error_set(err, EALREADY, "instance `%s` is not running", name);
+	if (write_all(fd, "{\"cmd\":\"watch\"}\n", 16) < 0) {
+		close(fd);
+		return cella_error_set(err, errno, "watch `%s`", name);
+	}
+	return fd;
+}
+
 char *cella_instance_console_log(struct cella_host *h, const char *name, struct cella_error *err)
 {
 	struct inst_row r = { 0 };

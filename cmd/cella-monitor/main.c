@@ -53,7 +53,7 @@
 #define MAX_CLIENTS 32
 #define LOG_MAX (4 << 20)
 
-enum client_kind { CLIENT_REQUEST, CLIENT_CONSOLE, CLIENT_WAIT_STOP, CLIENT_WAIT_BOOT };
+enum client_kind { CLIENT_REQUEST, CLIENT_CONSOLE, CLIENT_WAIT_STOP, CLIENT_WAIT_BOOT, CLIENT_WATCH };
 
 struct client {
 	int fd;
@@ -299,6 +299,24 @@ static void clients_answer(struct monitor *m, enum client_kind kind, const char 
 	}
 }
 
+/* Tell watchers (cellad) what just happened to the guest. */
+static void watchers_tell(struct monitor *m, const char *event, const char *reason, int code)
+{
+	json_t *ev = json_pack("{s:s, s:s?, s:i, s:I}", "event", event, "reason", reason, "exit_code", code, "boots",
+			       (json_int_t)m->boots);
+	cleanup_free char *line = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	if (!line)
+		return;
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &m->clients[i];
+		if (c->fd >= 0 && c->kind == CLIENT_WATCH &&
+		    (send(c->fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
+		     send(c->fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0))
+			client_drop(c);
+	}
+}
+
 static void guest_signal(struct monitor *m, int sig)
 {
 	if (m->init_pidfd >= 0 && pidfd_send_signal(m->init_pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
@@ -336,6 +354,12 @@ static void request_handle(struct monitor *m, struct client *c)
 		stop_begin(m, json_is_integer(t) ? (int)json_integer_value(t) : -1,
 			   json_is_true(json_object_get(req, "force")), !strcmp(cmd, "restart"));
 		c->kind = !strcmp(cmd, "stop") ? CLIENT_WAIT_STOP : CLIENT_WAIT_BOOT;
+		c->len = 0;
+		json_decref(req);
+		return;
+	} else if (!strcmp(cmd, "watch")) {
+		/* a line per change of the guest's life, until it is over */
+		c->kind = CLIENT_WATCH;
 		c->len = 0;
 		json_decref(req);
 		return;
@@ -521,6 +545,7 @@ static int monitor_run(struct monitor *m)
 			console_note(m, note);
 			m->stopping = m->restarting = false;
 			if (guest_boot(m, &err) == 0) {
+				watchers_tell(m, "restarted", reason, code);
 				clients_answer(m, CLIENT_WAIT_BOOT, "{\"ok\":true}\n");
 				continue;
 			}
@@ -531,6 +556,7 @@ static int monitor_run(struct monitor *m)
 		snprintf(note, sizeof(note), "\r\n[cella: %s]\r\n", reason);
 		console_note(m, note);
 		state_write(m, "Stopped", reason, code);
+		watchers_tell(m, "stopped", reason, code);
 		/* gone for new clients before the waiting ones hear it: a start may follow at once */
 		unlinkat(m->dirfd, "monitor.sock", 0);
 		unlinkat(m->dirfd, "monitor.pid", 0);

@@ -189,4 +189,9 @@ const char *now_rfc3339(char *buf, size_t len);
 /* Instance lookups before an async action: NULL (404...) reply if it is known to be missing. */
 struct reply *instance_precheck(const char *name);
 
+/* watch.c: lifecycle events for what guests do by themselves */
+int watch_start(void);
+void watch_instance(const char *name);
+void watch_running(void);
+
 #endif

@@ -43,6 +43,8 @@ static int job_run(struct operation *op, void *data, struct cella_error *err)
 		return -1;
 	if (j->lifecycle)
 		event_lifecycle(j->lifecycle, j->source, NULL);
+	if (j->lifecycle && (!strcmp(j->lifecycle, "instance-started") || !strcmp(j->lifecycle, "instance-restarted")))
+		watch_instance(j->name);
 	return 0;
 }
 
@@ -139,6 +141,7 @@ static int do_create(struct job *j, struct cella_error *err)
 		if (cella_instance_start(g_daemon.host, j->name, err) < 0)
 			return cella_error_wrap(err, "start instance `%s`", j->name);
 		event_lifecycle("instance-started", j->source, NULL);
+		watch_instance(j->name);
 	}
 	return 0;
 }
@@ -322,6 +325,9 @@ static int do_state(struct job *j, struct cella_error *err)
 	for (size_t i = 0; i < ARRAY_SIZE(events); i++)
 		if (strcmp(events[i].action, action) == 0)
 			event_lifecycle(events[i].event, j->source, NULL);
+	/* a new monitor: follow what the guest does by itself */
+	if (!strcmp(action, "start") || !strcmp(action, "restart"))
+		watch_instance(j->name);
 	return 0;
 }
 

@@ -126,6 +126,7 @@ static void *autostart_main(void *unused)
 	struct cella_error err = { 0 };
 	if (cella_instances_autostart(g_daemon.host, &err) < 0)
 		log_warn("autostart: %s", err.msg);
+	watch_running();
 	return NULL;
 }
 
@@ -163,6 +164,8 @@ static int serve(struct cella_host_opts *opts, const char *socket_path, const ch
 		return -1;
 	log_info("cellad %s serving %s (pid %d)", CELLA_VERSION, socket_path, (int)getpid());
 
+	if (watch_start() < 0)
+		log_warn("cannot follow the instances' own changes: %s", strerror(errno));
 	/* autostart while serving: its delays must not keep the API waiting */
 	pthread_t autostart;
 	if (pthread_create(&autostart, NULL, autostart_main, NULL) == 0)

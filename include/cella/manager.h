@@ -122,6 +122,12 @@ CELLA_API int cella_instance_exec(struct cella_host *h, const char *name,
 /* The console: connect to the instance monitor's console socket (a stream
  * carrying the pty); returns an fd, first sending the recent output. */
 CELLA_API int cella_instance_console_open(struct cella_host *h, const char *name, struct cella_error *err);
+/*
+ * Follow a running instance's life: an fd giving one JSON line per change,
+ * {"event":"restarted"|"stopped","reason":"reboot|poweroff|exited|killed|stopped|error",
+ *  "exit_code":N,"boots":N}, and EOF once its monitor is gone.
+ */
+CELLA_API int cella_instance_watch(struct cella_host *h, const char *name, struct cella_error *err);
 /* The console log (text, caller frees). */
 CELLA_API char *cella_instance_console_log(struct cella_host *h, const char *name, struct cella_error *err);
 

@@ -650,3 +650,32 @@ def test_exec_terminal_size(host, image, websocket):
     os.close(master)
     assert b"33 111" in out, out
     assert p.returncode == 0
+
+
+def test_events_for_what_the_guest_does_itself(host, image):
+    """A reboot or poweroff from inside reaches /1.0/events, with its reason."""
+    from test_api import WebSocket
+    launch(host, "c1")
+    wait_booted(host, "c1")
+    ws = WebSocket(str(host.socket), "/1.0/events?type=lifecycle")
+    assert ws.status == 101
+    time.sleep(0.2)
+    seen = []
+
+    def wait_event(action, reason):
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            opcode, payload = ws.recv()
+            ev = json.loads(payload)["metadata"]
+            seen.append(ev)
+            if (ev["source"] == "/1.0/instances/c1" and ev["action"] == action
+                    and ev.get("context", {}).get("reason") == reason):
+                return True
+        return False
+
+    run(host, "c1", "reboot", check=False)
+    assert wait_event("instance-restarted", "reboot"), seen
+    wait_booted(host, "c1")
+    run(host, "c1", "poweroff", check=False)
+    assert wait_event("instance-stopped", "poweroff"), seen
+    ws.close()
