@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
@@ -1245,10 +1246,11 @@ static int qdisc_get(struct nl *nl, int ifindex, uint32_t parent, struct nl_qdis
 	return 0;
 }
 
-int nl_qdisc_root_get(struct nl *nl, int ifindex, struct nl_qdisc *out, struct cella_error *err)
+int nl_qdisc_get(struct nl *nl, int ifindex, uint32_t parent, struct nl_qdisc *out, struct cella_error *err)
 {
-	if (ifindex_check(ifindex, err) < 0 || qdisc_get(nl, ifindex, TC_H_ROOT, out, err) < 0)
-		return cella_error_wrap(err, "root qdisc of link %d", ifindex);
+	if (ifindex_check(ifindex, err) < 0 || qdisc_get(nl, ifindex, parent, out, err) < 0)
+		return cella_error_wrap(err, "%s qdisc of link %d", parent == TC_H_INGRESS ? "ingress" : "root",
+					ifindex);
 	return 0;
 }
 

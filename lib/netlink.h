@@ -201,8 +201,9 @@ struct nl_qdisc {
 };
 /* Add or replace the root TBF of `ifindex`: `rate` bits/s, `burst` bytes. */
 int nl_tbf_set(struct nl *nl, int ifindex, uint64_t rate, uint32_t burst, struct cella_error *err);
-/* The root qdisc of `ifindex` (kind "noqueue" etc. when none was attached). */
-int nl_qdisc_root_get(struct nl *nl, int ifindex, struct nl_qdisc *out, struct cella_error *err);
+/* The qdisc of `ifindex` attached at `parent`: TC_H_ROOT (kind "noqueue"
+ * etc. when none was attached) or TC_H_INGRESS (ENOENT when none). */
+int nl_qdisc_get(struct nl *nl, int ifindex, uint32_t parent, struct nl_qdisc *out, struct cella_error *err);
 /* Remove the root qdisc (the kernel's default comes back); ENOENT if there was none. */
 int nl_qdisc_root_delete(struct nl *nl, int ifindex, struct cella_error *err);
 /* Ingress qdisc on `ifindex` with a filter redirecting every packet to

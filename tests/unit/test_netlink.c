@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
 #include "netlink.h"
@@ -643,11 +644,11 @@ static void test_tbf(void **state)
 	(void)state;
 	struct nl_qdisc q;
 	int v = veth_up("tv9", "tp9", NULL);
-	CHECK(nl_qdisc_root_get(nl, v, &q, &err));
+	CHECK(nl_qdisc_get(nl, v, TC_H_ROOT, &q, &err));
 	assert_string_equal(q.kind, "noqueue");
 
 	CHECK(nl_tbf_set(nl, v, 10000000, 32000, &err));
-	CHECK(nl_qdisc_root_get(nl, v, &q, &err));
+	CHECK(nl_qdisc_get(nl, v, TC_H_ROOT, &q, &err));
 	assert_string_equal(q.kind, "tbf");
 	assert_int_equal(q.handle, 0x10000);
 	assert_int_equal(q.rate, 10000000);
@@ -656,18 +657,18 @@ static void test_tbf(void **state)
 
 	/* replaced in place */
 	CHECK(nl_tbf_set(nl, v, 25000000, 64000, &err));
-	CHECK(nl_qdisc_root_get(nl, v, &q, &err));
+	CHECK(nl_qdisc_get(nl, v, TC_H_ROOT, &q, &err));
 	assert_string_equal(q.kind, "tbf");
 	assert_int_equal(q.rate, 25000000);
 	assert_in_range(q.burst, 63360, 64640);
 	/* above 32 bits of bytes per second */
 	CHECK(nl_tbf_set(nl, v, 40000000000ull, 1000000, &err));
-	CHECK(nl_qdisc_root_get(nl, v, &q, &err));
+	CHECK(nl_qdisc_get(nl, v, TC_H_ROOT, &q, &err));
 	assert_true(q.rate == 40000000000ull);
 	assert_in_range(q.burst, 990000, 1010000);
 
 	CHECK(nl_qdisc_root_delete(nl, v, &err));
-	CHECK(nl_qdisc_root_get(nl, v, &q, &err));
+	CHECK(nl_qdisc_get(nl, v, TC_H_ROOT, &q, &err));
 	assert_string_equal(q.kind, "noqueue");
 	FAILS(nl_qdisc_root_delete(nl, v, &err), ENOENT);
 	FAILS(nl_tbf_set(nl, v, 0, 1000, &err), EINVAL);
@@ -687,10 +688,18 @@ static void test_ingress(void **state)
 	assert_string_equal(l.kind, "ifb");
 	CHECK(nl_link_set_up(nl, ifb, true, &err));
 	CHECK(nl_tbf_set(nl, ifb, 10000000, 32000, &err));
+	struct nl_qdisc q;
+	FAILS(nl_qdisc_get(nl, v, TC_H_INGRESS, &q, &err), ENOENT);
 	CHECK(nl_ingress_redirect(nl, v, ifb, &err));
+	CHECK(nl_qdisc_get(nl, v, TC_H_INGRESS, &q, &err));
+	assert_string_equal(q.kind, "ingress");
+	assert_int_equal(q.handle, 0xffff0000);
 	/* again: replaces, does not fail */
 	CHECK(nl_ingress_redirect(nl, v, ifb, &err));
+	CHECK(nl_qdisc_get(nl, ifb, TC_H_ROOT, &q, &err));
+	assert_string_equal(q.kind, "tbf");
 	CHECK(nl_ingress_delete(nl, v, &err));
+	FAILS(nl_qdisc_get(nl, v, TC_H_INGRESS, &q, &err), ENOENT);
 	FAILS(nl_ingress_delete(nl, v, &err), ENOENT);
 	/* a redirect to a link that does not exist leaves nothing behind */
 	cella_error_clear(&err);
