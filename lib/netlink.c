@@ -7,7 +7,9 @@
  * another sequence number or port id (left over from an earlier, failed
  * call) are skipped.  The socket asks for extended acks (NETLINK_EXT_ACK)
  * and capped ones (NETLINK_CAP_ACK: the kernel does not echo the request
- * back), so a refusal carries the kernel's own explanation.
+ * back), so a refusal carries the kernel's own explanation.  A dump the
+ * kernel marks interrupted by a concurrent change (NLM_F_DUMP_INTR) is
+ * returned as read: lists are snapshots, not transactions.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
