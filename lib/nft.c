@@ -153,7 +153,8 @@ static void error_from_buffer(const char *buf, const char *what, struct cella_er
 	int code = errno_from_message(line);
 	/* the message already ends with strerror(code): record it as is */
 	cella_error_set(err, 0, "nftables: %s: %s", what, line);
-	err->code = code;
+	if (err)
+		err->code = code;
 }
 
 /* Run a batch (or a list command); `json` selects JSON output.  The output

@@ -19,12 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
 #include <nftables/libnftables.h>
 
+#include "netlink.h"
 #include "nft.h"
 #include "util.h"
 
@@ -251,12 +255,13 @@ static void test_nic(void **state)
 	assert_int_equal(c.rx_packets + c.tx_packets + c.tx_dropped_packets, 0);
 
 	/* a second NIC stays when the first goes */
-	struct nft_nic other = { .ifname = "vethc2", .mac = "02:ab:cd:00:00:02", .ips = ips, .n_ips = 1 };
+	struct nft_nic other = { .ifname = "veth-c.2", .mac = "02:ab:cd:00:00:02", .ips = ips, .n_ips = 1 };
 	assert_int_equal(nft_nic_set(S, &other, &err), 0);
 	assert_int_equal(nft_nic_remove(S, "vethc1", &err), 0);
 	cleanup_free char *four = ruleset();
 	assert_false(has(four, "vethc1"));
-	assert_true(has(four, "in_vethc2"));
+	assert_true(has(four, "in_veth-c.2"));
+	assert_true(has(four, "device \"veth-c.2\""));
 	assert_int_equal(nft_nic_remove(S, "vethc1", &err), 0);
 	assert_int_equal(nft_nic_counters(S, "vethc1", &c, &err), -1);
 	assert_int_equal(err.code, ENOENT);
@@ -312,6 +317,176 @@ static void test_counters_traffic(void **state)
 	assert_int_equal(poll(&p, 1, 1000), 1);
 	close(rx);
 	close(tx);
+}
+
+/* ---- real frames through a veth pair --------------------------------------
+ * vh0 is the host side, vg0 the "instance" side; frames written on vg0 with a
+ * packet socket arrive on vh0's ingress hook, where the NIC rules judge them. */
+
+static const uint8_t G_MAC[6] = { 0x02, 0, 0, 0, 0, 0x0a };
+
+static size_t eth(uint8_t *f, const uint8_t src[6], uint16_t type)
+{
+	memset(f, 0xff, 6);	/* broadcast */
+	memcpy(f + 6, src, 6);
+	f[12] = type >> 8;
+	f[13] = type & 0xff;
+	return 14;
+}
+
+static size_t ipv4_udp(uint8_t *p, const char *src)
+{
+	memset(p, 0, 28);
+	p[0] = 0x45;
+	p[3] = 28;
+	p[8] = 64;
+	p[9] = 17;
+	inet_pton(AF_INET, src, p + 12);
+	inet_pton(AF_INET, "10.1.0.1", p + 16);
+	uint32_t sum = 0;
+	for (int i = 0; i < 20; i += 2)
+		sum += (p[i] << 8) | p[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	p[10] = ~sum >> 8;
+	p[11] = ~sum & 0xff;
+	p[20] = 0x30; p[21] = 0x39;	/* 12345 -> 9 */
+	p[23] = 9;
+	p[25] = 8;
+	return 28;
+}
+
+static size_t arp_reply(uint8_t *p, const uint8_t mac[6], const char *sender)
+{
+	static const uint8_t hdr[8] = { 0, 1, 8, 0, 6, 4, 0, 2 };
+	memcpy(p, hdr, 8);
+	memcpy(p + 8, mac, 6);
+	inet_pton(AF_INET, sender, p + 14);
+	memset(p + 18, 0xff, 6);
+	inet_pton(AF_INET, "10.1.0.1", p + 24);
+	return 28;
+}
+
+static size_t ipv6_na(uint8_t *p, const char *src, const char *target)
+{
+	memset(p, 0, 64);
+	p[0] = 0x60;
+	p[5] = 24;	/* payload length */
+	p[6] = 58;	/* ICMPv6 */
+	p[7] = 255;
+	inet_pton(AF_INET6, src, p + 8);
+	inet_pton(AF_INET6, "ff02::1", p + 24);
+	p[40] = 136;	/* neighbor advertisement */
+	p[44] = 0x20;	/* override */
+	inet_pton(AF_INET6, target, p + 48);
+	return 64;
+}
+
+static void send_frame(int sock, int ifindex, const uint8_t *f, size_t len)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6 };
+	memset(sll.sll_addr, 0xff, 6);
+	assert_int_equal(sendto(sock, f, len, 0, (struct sockaddr *)&sll, sizeof(sll)), (ssize_t)len);
+}
+
+static void test_spoofing_frames(void **state)
+{
+	(void)state;
+	struct cella_error err = { 0 };
+	/* no IPv6 chatter of their own on the new links: the counts are exact */
+	int fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		assert_int_equal(write(fd, "1", 1), 1);
+		close(fd);
+	}
+	struct nl *nl = nl_open(&err);
+	assert_non_null(nl);
+	struct nl_veth v = { .name = "vh0", .peer = "vg0", .peer_netns_fd = -1 };
+	int vh = nl_veth_create(nl, &v, &err);
+	if (vh < 0)
+		fail_msg("%s", err.msg);
+	int vg = nl_link_index(nl, "vg0", &err);
+	assert_true(vg > 0);
+	assert_int_equal(nl_link_set_mac(nl, vg, G_MAC, &err), 0);
+
+	static const char *gips[] = { "10.1.0.2", "fd01::2" };
+	struct nft_nic nic = { .ifname = "vh0", .mac = "02:00:00:00:00:0a", .ips = gips, .n_ips = 2 };
+	assert_int_equal(nft_nic_set(S, &nic, &err), 0);
+	assert_int_equal(nl_link_set_up(nl, vh, true, &err), 0);
+	assert_int_equal(nl_link_set_up(nl, vg, true, &err), 0);
+
+	int sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	assert_true(sock >= 0);
+	static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x0b };
+	uint8_t f[128];
+	size_t n;
+	int passed = 0, dropped = 0;
+
+	/* allowed: its own MAC and address; ARP claiming its own address; an
+	 * NA for its own address from its link-local */
+	n = eth(f, G_MAC, ETHERTYPE_IP); n += ipv4_udp(f + n, "10.1.0.2");
+	send_frame(sock, vg, f, n); passed++;
+	n = eth(f, G_MAC, ETHERTYPE_ARP); n += arp_reply(f + n, G_MAC, "10.1.0.2");
+	send_frame(sock, vg, f, n); passed++;
+	n = eth(f, G_MAC, ETHERTYPE_IPV6); n += ipv6_na(f + n, "fe80::ff:fe00:a", "fd01::2");
+	send_frame(sock, vg, f, n); passed++;
+	/* spoofed: another source address, another MAC, ARP poisoning for
+	 * another address, NDP poisoning, a VLAN tag, another ethertype */
+	n = eth(f, G_MAC, ETHERTYPE_IP); n += ipv4_udp(f + n, "10.1.0.3");
+	send_frame(sock, vg, f, n); dropped++;
+	n = eth(f, other_mac, ETHERTYPE_IP); n += ipv4_udp(f + n, "10.1.0.2");
+	send_frame(sock, vg, f, n); dropped++;
+	n = eth(f, G_MAC, ETHERTYPE_ARP); n += arp_reply(f + n, G_MAC, "10.1.0.1");
+	send_frame(sock, vg, f, n); dropped++;
+	n = eth(f, G_MAC, ETHERTYPE_ARP); n += arp_reply(f + n, other_mac, "10.1.0.2");
+	send_frame(sock, vg, f, n); dropped++;
+	n = eth(f, G_MAC, ETHERTYPE_IPV6); n += ipv6_na(f + n, "fe80::ff:fe00:a", "fd01::1");
+	send_frame(sock, vg, f, n); dropped++;
+	n = eth(f, G_MAC, ETHERTYPE_IPV6); n += ipv6_na(f + n, "fd01::3", "fd01::3");
+	send_frame(sock, vg, f, n); dropped++;
+	n = eth(f, G_MAC, ETHERTYPE_VLAN); f[n++] = 0; f[n++] = 5; f[n++] = 0x08; f[n++] = 0x00;
+	n += ipv4_udp(f + n, "10.1.0.2");
+	send_frame(sock, vg, f, n); dropped++;
+	n = eth(f, G_MAC, 0x88cc); memset(f + n, 0, 46); n += 46;	/* LLDP */
+	send_frame(sock, vg, f, n); dropped++;
+	/* one frame the other way: what the instance receives */
+	n = eth(f, other_mac, ETHERTYPE_IP); n += ipv4_udp(f + n, "10.1.0.1");
+	send_frame(sock, vh, f, n);
+	usleep(100 * 1000);
+
+	struct nft_counters c;
+	assert_int_equal(nft_nic_counters(S, "vh0", &c, &err), 0);
+	assert_int_equal(c.tx_packets, passed);
+	assert_int_equal(c.tx_dropped_packets, dropped);
+	assert_int_equal(c.rx_packets, 1);
+	assert_int_equal(c.rx_bytes, 14 + 28);
+
+	close(sock);
+	assert_int_equal(nl_link_delete(nl, vh, &err), 0);
+	/* the device is gone: removal still works and is complete */
+	assert_int_equal(nft_nic_remove(S, "vh0", &err), 0);
+	cleanup_free char *after = ruleset();
+	assert_false(has(after, "vh0"));
+	nl_close(nl);
+}
+
+/* A transaction the kernel refuses changes nothing, and its error is one line. */
+static void test_atomic_failure(void **state)
+{
+	(void)state;
+	struct cella_error err = { 0 };
+	assert_non_null(raw_run("add table inet cella\nadd set inet cella nat_nets { type ipv4_addr; }\n", false));
+	cleanup_free char *before = ruleset();
+	struct nft_network net = { .bridge = "cellabr0", .ipv4 = "10.42.0.0/24" };
+	assert_int_equal(nft_network_set(S, &net, &err), -1);
+	assert_true(err.code != 0);
+	assert_true(has(err.msg, "network `cellabr0`: nftables: "));
+	assert_null(strchr(err.msg, '\n'));
+	cleanup_free char *after = ruleset();
+	assert_string_equal(before, after);
+	/* our delete clears it */
+	assert_int_equal(nft_table_delete(S, &err), 0);
+	assert_int_equal(nft_network_set(S, &net, &err), 0);
 }
 
 #define FOREIGN \
@@ -503,6 +678,8 @@ int main(void)
 		cmocka_unit_test_setup(test_portfwd, setup),
 		cmocka_unit_test_setup(test_nic, setup),
 		cmocka_unit_test_setup(test_counters_traffic, setup),
+		cmocka_unit_test_setup(test_spoofing_frames, setup),
+		cmocka_unit_test_setup(test_atomic_failure, setup),
 		cmocka_unit_test_setup(test_foreign_tables, setup),
 		cmocka_unit_test_setup(test_bad_inputs, setup),
 	};
