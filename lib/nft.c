@@ -32,10 +32,11 @@
  * is drop: only frames from the NIC's MAC carrying ARP (sender = that MAC and
  * one of its IPv4 addresses, or 0.0.0.0 probes), IPv4 from its addresses (or
  * a DHCP request from 0.0.0.0) and IPv6 from its addresses or the link-local
- * derived from the MAC (DAD and MLD from ::) pass.  Neighbor advertisements
- * must name one of its own addresses as target (NDP spoofing), router
- * advertisements and redirects are dropped (rogue routers), anything else
- * (VLAN tags, other ethertypes) is dropped.  Fragmented NDP is not parsed
+ * derived from the MAC (from :: only MLD reports and DAD probes for its own
+ * addresses) pass.  Neighbor advertisements must name one of its own
+ * addresses as target (NDP spoofing), router advertisements and redirects
+ * are dropped (rogue routers), anything else (VLAN tags, other ethertypes)
+ * is dropped.  Fragmented NDP is not parsed
  * here; Linux ignores it (suppress_frag_ndisc, RFC 6980).  A bridge-family
  * prerouting chain would match by name and survive veth re-creation, but
  * frames to link-local group addresses bypass it, and it covers only bridge
@@ -821,9 +822,15 @@ int nft_nic_set(struct nft_session *s, const struct nft_nic *nic, struct cella_e
 	put_set(f, addrs, n, AF_INET6, false);
 	fprintf(f, " %s\n", pass);
 	fprintf(f, "add rule %s in_%s ether type ip6 icmpv6 type nd-neighbor-advert %s\n", t, ifn, drop);
-	/* duplicate address detection: solicitations and MLD reports from :: */
-	fprintf(f, "add rule %s in_%s ether type ip6 ip6 saddr :: icmpv6 type "
-		"{ nd-neighbor-solicit, mld2-listener-report } %s\n", t, ifn, pass);
+	/* duplicate address detection: solicitations from :: for its own
+	 * addresses only (a probe for another's address is a DAD denial of
+	 * service), and MLD reports from :: */
+	fprintf(f, "add rule %s in_%s ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 ",
+		t, ifn);
+	put_set(f, addrs, n, AF_INET6, true);
+	fprintf(f, " %s\n", pass);
+	fprintf(f, "add rule %s in_%s ether type ip6 ip6 saddr :: icmpv6 type mld2-listener-report %s\n",
+		t, ifn, pass);
 	/* IPv6 from its own addresses only (DHCPv6 and NDP from link-local) */
 	fprintf(f, "add rule %s in_%s ether type ip6 ip6 saddr ", t, ifn);
 	put_set(f, addrs, n, AF_INET6, false);

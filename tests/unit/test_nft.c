@@ -444,6 +444,11 @@ static void test_spoofing_frames(void **state)
 	send_frame(sock, vg, f, n); dropped++;
 	n = eth(f, G_MAC, ETHERTYPE_IPV6); n += ipv6_na(f + n, "fd01::3", "fd01::3");
 	send_frame(sock, vg, f, n); dropped++;
+	/* duplicate address detection from ::, for its own address only */
+	n = eth(f, G_MAC, ETHERTYPE_IPV6); n += ipv6_na(f + n, "::", "fd01::2"); f[14 + 40] = 135;
+	send_frame(sock, vg, f, n); passed++;
+	n = eth(f, G_MAC, ETHERTYPE_IPV6); n += ipv6_na(f + n, "::", "fd01::1"); f[14 + 40] = 135;
+	send_frame(sock, vg, f, n); dropped++;
 	n = eth(f, G_MAC, ETHERTYPE_VLAN); f[n++] = 0; f[n++] = 5; f[n++] = 0x08; f[n++] = 0x00;
 	n += ipv4_udp(f + n, "10.1.0.2");
 	send_frame(sock, vg, f, n); dropped++;
