@@ -46,8 +46,12 @@ int console_create(int sock, const char *ptmx, const struct oci_process *p, int 
 	int s = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (s < 0)
 		return cella_error_set(err, errno, "process.terminal: open pty peer");
+	struct winsize ws;
 	if (p->has_console_size) {
-		struct winsize ws = { .ws_row = p->console_height, .ws_col = p->console_width };
+		ws = (struct winsize){ .ws_row = p->console_height, .ws_col = p->console_width };
+		ioctl(s, TIOCSWINSZ, &ws);
+	} else if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
+		/* our caller's terminal: its size from the first instant, not once the relay starts */
 		ioctl(s, TIOCSWINSZ, &ws);
 	}
 	if (fd_send(sock, "/dev/ptmx", 9, master) < 0) {

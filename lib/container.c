@@ -442,15 +442,6 @@ static int init_setup(struct init_args *a, char **exe, struct cella_error *err)
  * are not the guest's.  sysvinit never unblocks SIGCHLD itself and would
  * wait forever on its first zombie.
  */
-static void signals_reset(void)
-{
-	for (int sig = 1; sig < SIGRTMIN; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
 
 static __attribute__((noreturn)) void init_main(struct init_args *a)
 {
@@ -500,7 +491,7 @@ static __attribute__((noreturn)) void init_main(struct init_args *a)
 		goto fail;
 	if (a->seccomp && seccomp_install(a->seccomp, NULL, &err) < 0)
 		goto fail;
-	signals_reset();
+	signals_reset_all();
 	execve(exe, a->argv, a->envp);
 	cella_error_set(&err, errno, "exec `%s`", exe);
 fail:

@@ -28,6 +28,9 @@ int namespaces_join(const struct oci_config *c, const int *fds, int types, struc
 
 /* idmap.c: write /proc/PID/{uid,gid}_map (run by the parent). */
 int idmap_write(pid_t pid, const struct oci_config *c, struct cella_error *err);
+/* signal.c: every signal back to its default disposition and unblocked (a
+ * container's processes get nothing of the runtime's or its caller's). */
+void signals_reset_all(void);
 /* exeseal.c: an O_PATH fd of `path` seen through a read-only overlay of its
  * directory (a program started from it runs sealed), or -1. */
 int exeseal_open(const char *path);

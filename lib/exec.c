@@ -162,11 +162,10 @@ static __attribute__((noreturn)) void exec_child(struct exec_ctx *x)
 {
 	struct cella_error err = { 0 };
 	char *exe = NULL;
-	sigset_t none;
 
 	if (exec_child_setup(x, &exe, &err) == 0) {
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* nothing of our caller's dispositions (cellad ignores SIGPIPE) */
+		signals_reset_all();
 		if (lsm_check(NULL, &x->cfg.process, &err) == 0 && lsm_exec_label(&x->cfg.process, &err) == 0 &&
 		    (!x->seccomp || exec_child_seccomp(x, &err) == 0)) {
 			execve(exe, x->argv, x->envp);

@@ -83,6 +83,26 @@ static const char *layer_parent(struct cella_host *h)
 	return buf;
 }
 
+/* One cgroup tree per host: test hosts and the real one never share a guest's cgroup. */
+static void cgroup_parent_of(struct cella_host *h, char *out, size_t len)
+{
+	unsigned long hash = 5381;
+	for (const char *c = h->run_dir; *c; c++)
+		hash = hash * 33 + (unsigned char)*c;
+	if (!strcmp(h->run_dir, "/run/cella"))
+		snprintf(out, len, "/cella-vps");
+	else
+		snprintf(out, len, "/cella-vps-%08lx", hash & 0xffffffffUL);
+}
+
+/* An instance's own cgroup path ("/cella-vps/NAME"), caller frees. */
+static char *instance_cgroup(struct cella_host *h, const char *name)
+{
+	char parent[64];
+	cgroup_parent_of(h, parent, sizeof(parent));
+	return xasprintf("%s/%s", parent, name);
+}
+
 static char *disk_image(struct cella_host *h, const char *name)
 {
 	return xasprintf("%s/disks/%s.img", h->var_dir, name);
@@ -353,7 +373,8 @@ static const char *inst_status(struct cella_host *h, const char *name, json_t **
 	const char *s = json_string_value(json_object_get(st, "status"));
 	const char *result = s && !strcmp(s, "Stopping") ? "Stopping" : "Running";
 	pid_t init = (pid_t)json_integer_value(json_object_get(st, "init_pid"));
-	if (init > 0 && cgroup_frozen(init))
+	cleanup_free char *cg = instance_cgroup(h, name);
+	if (init > 0 && cgroup_frozen(init, cg))
 		result = "Frozen";
 	if (mon)
 		*mon = st;
@@ -459,7 +480,8 @@ json_t *cella_instance_state(struct cella_host *h, const char *name, struct cell
 	json_object_set_new(s, "pid", json_integer(pid));
 	if (pid > 0) {
 		struct usage u;
-		usage_read(pid, &u);
+		cleanup_free char *cg = instance_cgroup(h, name);
+		usage_read(pid, cg, &u);
 		json_object_set_new(s, "processes", json_integer(u.processes));
 		json_object_set_new(s, "cpu", json_pack("{s:I}", "usage", (json_int_t)u.cpu_ns));
 		json_object_set_new(s, "memory", json_pack("{s:I, s:I, s:I}", "usage", (json_int_t)u.memory_usage,
@@ -894,15 +916,8 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 	if (old_stamp && !strcmp(stamp, old_stamp) && access(cfg_path, F_OK) == 0)
 		return 0;
 
-	/* one cgroup tree per host: test hosts and the real one never share a guest's cgroup */
 	char cgparent[64];
-	unsigned long hash = 5381;
-	for (const char *c = h->run_dir; *c; c++)
-		hash = hash * 33 + (unsigned char)*c;
-	if (!strcmp(h->run_dir, "/run/cella"))
-		snprintf(cgparent, sizeof(cgparent), "/cella-vps");
-	else
-		snprintf(cgparent, sizeof(cgparent), "/cella-vps-%08lx", hash & 0xffffffffUL);
+	cgroup_parent_of(h, cgparent, sizeof(cgparent));
 	struct vps_params p = {
 		.name = r->name, .cgroup_parent = cgparent, .config = config, .idmap_base = r->idmap_base,
 		.rootfs = rootfs, .storage_dir = layer, .proc_dir = procdir, .proc_files = proc_files,
@@ -1580,8 +1595,9 @@ char *cella_metrics_text(struct cella_host *h, struct cella_error *err)
 				json_t *st = cella_instance_state(h, name, err);
 				pid_t pid = st ? (pid_t)json_integer_value(json_object_get(st, "pid")) : 0;
 				json_decref(st);
+				cleanup_free char *cg = instance_cgroup(h, name);
 				if (pid > 0)
-					usage_read(pid, &u);
+					usage_read(pid, cg, &u);
 			}
 			double v;
 			switch (k) {

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <cella/runtime.h>
+#include "engine.h"
 #include "util.h"
 
 static const struct {
@@ -86,4 +87,14 @@ int cella_signal_parse(const char *s)
 		if (strcasecmp(s, signal_names[i].name) == 0)
 			return signal_names[i].sig;
 	return parse_realtime(s);
+}
+
+void signals_reset_all(void)
+{
+	for (int sig = 1; sig < SIGRTMIN; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }

@@ -15,7 +15,16 @@
 
 #define CGROUP2_MAGIC 0x63677270
 
-bool cgroup_dir_of(pid_t pid, const char *ctrl, char *out, size_t len)
+/* The container's own cgroup, not its init's below it (systemd's init.scope). */
+static const char *cgroup_trim(const char *cg, const char *base)
+{
+	size_t n = base ? strlen(base) : 0;
+	if (n && !strncmp(cg, base, n) && (cg[n] == '/' || cg[n] == '\0'))
+		return base;
+	return cg;
+}
+
+bool cgroup_dir_of(pid_t pid, const char *base, const char *ctrl, char *out, size_t len)
 {
 	char path[64], line[512];
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
@@ -33,14 +42,14 @@ bool cgroup_dir_of(pid_t pid, const char *ctrl, char *out, size_t len)
 			snprintf(have, sizeof(have), ",%s,", ctrls);
 			if (!*ctrls || !strstr(have, want))
 				continue;
-			snprintf(out, len, "/sys/fs/cgroup/%s%s", ctrl, cg);
+			snprintf(out, len, "/sys/fs/cgroup/%s%s", ctrl, cgroup_trim(cg, base));
 			return access(out, F_OK) == 0;
 		}
 		if (*ctrls)
 			continue;
 		struct statfs sf;
 		bool pure = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_MAGIC;
-		snprintf(out, len, "%s%s", pure ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified", cg);
+		snprintf(out, len, "%s%s", pure ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified", cgroup_trim(cg, base));
 		return access(out, F_OK) == 0;
 	}
 	return false;
@@ -106,17 +115,17 @@ static void blkio_sum(const char *dir, long long *r, long long *w)
 	}
 }
 
-void usage_read(pid_t pid, struct usage *u)
+void usage_read(pid_t pid, const char *base, struct usage *u)
 {
 	char dir[512], v2[512];
 	memset(u, 0, sizeof(*u));
 	u->memory_limit = u->memory_usage = u->processes = -1;
-	bool has_v2 = cgroup_dir_of(pid, NULL, v2, sizeof(v2));
-	if (cgroup_dir_of(pid, "cpuacct", dir, sizeof(dir)))
+	bool has_v2 = cgroup_dir_of(pid, base, NULL, v2, sizeof(v2));
+	if (cgroup_dir_of(pid, base, "cpuacct", dir, sizeof(dir)))
 		u->cpu_ns = cgroup_read_ll(dir, "cpuacct.usage");
 	else if (has_v2)
 		u->cpu_ns = cgroup_read_key(v2, "cpu.stat", "usage_usec") * 1000;
-	if (cgroup_dir_of(pid, "memory", dir, sizeof(dir))) {
+	if (cgroup_dir_of(pid, base, "memory", dir, sizeof(dir))) {
 		u->memory_usage = cgroup_read_ll(dir, "memory.usage_in_bytes");
 		u->memory_peak = cgroup_read_ll(dir, "memory.max_usage_in_bytes");
 		u->memory_limit = cgroup_read_ll(dir, "memory.limit_in_bytes");
@@ -127,22 +136,22 @@ void usage_read(pid_t pid, struct usage *u)
 		u->memory_peak = cgroup_read_ll(v2, "memory.peak");
 		u->memory_limit = cgroup_read_ll(v2, "memory.max");
 	}
-	if (cgroup_dir_of(pid, "pids", dir, sizeof(dir)))
+	if (cgroup_dir_of(pid, base, "pids", dir, sizeof(dir)))
 		u->processes = cgroup_read_ll(dir, "pids.current");
 	else if (has_v2)
 		u->processes = cgroup_read_ll(v2, "pids.current");
-	if (cgroup_dir_of(pid, "blkio", dir, sizeof(dir)))
+	if (cgroup_dir_of(pid, base, "blkio", dir, sizeof(dir)))
 		blkio_sum(dir, &u->io_read, &u->io_write);
 	else if (has_v2)
 		io_stat_sum(v2, &u->io_read, &u->io_write);
 }
 
-bool cgroup_frozen(pid_t pid)
+bool cgroup_frozen(pid_t pid, const char *base)
 {
 	char dir[512], path[600], buf[32];
-	if (cgroup_dir_of(pid, "freezer", dir, sizeof(dir)))
+	if (cgroup_dir_of(pid, base, "freezer", dir, sizeof(dir)))
 		snprintf(path, sizeof(path), "%s/freezer.state", dir);
-	else if (cgroup_dir_of(pid, NULL, dir, sizeof(dir)))
+	else if (cgroup_dir_of(pid, base, NULL, dir, sizeof(dir)))
 		snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
 	else
 		return false;

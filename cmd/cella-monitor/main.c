@@ -650,6 +650,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		m.clients[i].fd = -1;
 	params_load(&m);
+	/* usage is read at the guest's own cgroup, whatever its init makes below it */
+	json_t *bundle_cfg = json_load_file("bundle/config.json", 0, NULL);
+	const char *cgpath = json_string_value(json_object_get(json_object_get(bundle_cfg, "linux"), "cgroupsPath"));
+	if (cgpath)
+		cgroup_base = xstrdup(cgpath);
+	json_decref(bundle_cfg);
 	cleanup_free char *logdir = xasprintf("%s/%s", log_dir, name);
 	m.log_path = xasprintf("%s/console.log", logdir);
 	if (mkdir_p(logdir, 0700, &err) == 0)

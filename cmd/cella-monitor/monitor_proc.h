@@ -10,6 +10,8 @@
 #include <cella/error.h>
 
 #define MONITOR_PROC_FILES 3
+/* The guest's own cgroup path (its bundle's linux.cgroupsPath): usage is read there, not below. */
+extern const char *cgroup_base;
 extern const char *const monitor_proc_files[MONITOR_PROC_FILES];
 
 struct monitor_proc {

@@ -18,6 +18,9 @@
 #include "usage.h"
 #include "util.h"
 
+/* the guest's own cgroup path (linux.cgroupsPath), NULL until known */
+const char *cgroup_base;
+
 const char *const monitor_proc_files[MONITOR_PROC_FILES] = { "meminfo", "uptime", "cpuinfo" };
 
 void monitor_proc_init(struct monitor_proc *p, const char *dir, const char *name)
@@ -44,14 +47,14 @@ void guest_mem_read(pid_t pid, struct guest_mem *g)
 {
 	char dir[512];
 	long long limit = -1, usage = -1, cache = 0, swlimit = -1, swusage = -1, shmem = 0;
-	if (pid > 0 && cgroup_dir_of(pid, "memory", dir, sizeof(dir))) {
+	if (pid > 0 && cgroup_dir_of(pid, cgroup_base, "memory", dir, sizeof(dir))) {
 		limit = cgroup_read_ll(dir, "memory.limit_in_bytes");
 		usage = cgroup_read_ll(dir, "memory.usage_in_bytes");
 		cache = cgroup_read_key(dir, "memory.stat", "total_cache");
 		shmem = cgroup_read_key(dir, "memory.stat", "total_shmem");
 		swlimit = cgroup_read_ll(dir, "memory.memsw.limit_in_bytes");
 		swusage = cgroup_read_ll(dir, "memory.memsw.usage_in_bytes");
-	} else if (pid > 0 && cgroup_dir_of(pid, NULL, dir, sizeof(dir))) {
+	} else if (pid > 0 && cgroup_dir_of(pid, cgroup_base, NULL, dir, sizeof(dir))) {
 		limit = cgroup_read_ll(dir, "memory.max");
 		usage = cgroup_read_ll(dir, "memory.current");
 		cache = cgroup_read_key(dir, "memory.stat", "file");
@@ -133,9 +136,9 @@ static int cpuset_cpus(pid_t pid, unsigned char *mask, size_t masklen)
 	memset(mask, 0, masklen);
 	if (pid <= 0)
 		return -1;
-	if (cgroup_dir_of(pid, "cpuset", dir, sizeof(dir)))
+	if (cgroup_dir_of(pid, cgroup_base, "cpuset", dir, sizeof(dir)))
 		snprintf(path, sizeof(path), "%s/cpuset.effective_cpus", dir);
-	else if (cgroup_dir_of(pid, NULL, dir, sizeof(dir)))
+	else if (cgroup_dir_of(pid, cgroup_base, NULL, dir, sizeof(dir)))
 		snprintf(path, sizeof(path), "%s/cpuset.cpus.effective", dir);
 	else
 		return -1;

@@ -635,18 +635,17 @@ def test_exec_terminal_size(host, image, websocket):
     from conftest import CELLA
     p = subprocess.Popen([str(CELLA), "exec", "-t", "c1", "--", "stty", "size"], stdin=slave, stdout=slave,
                          stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
+    # our slave fd stays open until we have read: a pty loses what was
+    # written once no one holds its slave
+    import select
     out = b""
     end = time.monotonic() + 20
-    while time.monotonic() < end:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    while b"33 111" not in out and time.monotonic() < end:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            out += os.read(master, 4096)
     p.wait(timeout=20)
+    os.close(slave)
     os.close(master)
     assert b"33 111" in out, out
     assert p.returncode == 0
