@@ -119,12 +119,15 @@ static void child_delete(struct file_op *op)
 static void child_push(struct file_op *op)
 {
 	/* never write through a link the guest planted: the last component must be ours */
-	int fd = open(op->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, op->mode & 07777);
+	/* non-blocking: a fifo the guest put there must not hold us; truncated once known regular */
+	int fd = open(op->path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, op->mode & 07777);
 	if (fd < 0)
 		child_fail(op, errno, "%s", op->path);
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		child_fail(op, EINVAL, "%s: not a regular file", op->path);
+	if (fcntl(fd, F_SETFL, 0) < 0 || ftruncate(fd, 0) < 0)
+		child_fail(op, errno, "%s", op->path);
 	if (fchown(fd, op->uid, op->gid) < 0 || fchmod(fd, op->mode & 07777) < 0)
 		child_fail(op, errno, "%s: set owner and mode", op->path);
 	if (copy_fd(op->data_fd, fd) < 0 || close(fd) < 0)

@@ -139,6 +139,8 @@ static int layer_apply_disk(struct cella_host *h, const struct inst_row *r, cons
 	if (!v || config_parse_size(v, &bytes) < 0)
 		return instance_layer_ready(h, r->name, err);
 	/* whole filesystem blocks */
+	if (bytes > (1LL << 60))
+		return cella_error_set(err, ERANGE, "limits.disk: %s is too large", v);
 	bytes = (bytes + 4095) & ~4095LL;
 	cleanup_free char *img = disk_image(h, r->name);
 	cleanup_free char *layer = layer_dir(h, r->name);
@@ -267,6 +269,7 @@ static int row_save(struct cella_host *h, const struct inst_row *r, struct cella
 }
 
 /* One volatile.* key of a row, written at once. */
+/* One volatile.* key, written by itself: a concurrent change of other keys stays. */
 static void volatile_set(struct cella_host *h, struct inst_row *r, const char *key, const char *value)
 {
 	struct cella_error ignored;
@@ -274,7 +277,21 @@ static void volatile_set(struct cella_host *h, struct inst_row *r, const char *k
 		json_object_set_new(r->config, key, json_string(value));
 	else
 		json_object_del(r->config, key);
-	row_save(h, r, &ignored);
+	cleanup_free char *jpath = xasprintf("$.\"%s\"", key);
+	cleanup_stmt sqlite3_stmt *st = db_prepare(
+		host_db(h), value ? "UPDATE instances SET config = json_set(config, ?, ?) WHERE id = ?"
+				  : "UPDATE instances SET config = json_remove(config, ?) WHERE id = ?",
+		&ignored);
+	if (!st)
+		return;
+	sqlite3_bind_text(st, 1, jpath, -1, SQLITE_STATIC);
+	if (value) {
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, r->id);
+	} else {
+		sqlite3_bind_int64(st, 2, r->id);
+	}
+	sqlite3_step(st);
 }
 
 /* Profiles applied in order, then the instance's own config and devices. */
@@ -806,7 +823,8 @@ static int sealed_helper(struct cella_host *h, int *slot, const char *path)
 	}
 	if (*slot < 0)
 		*slot = exeseal_open(path);
-	int fd = *slot;
+	/* our own copy: another thread may replace the slot's meanwhile */
+	int fd = *slot >= 0 ? fcntl(*slot, F_DUPFD_CLOEXEC, 0) : -1;
 	pthread_mutex_unlock(&h->lock);
 	return fd;
 }
@@ -823,7 +841,7 @@ static int monitor_spawn(struct cella_host *h, const char *name, struct cella_er
 	cleanup_free char *monitor = find_helper(h, "cella-monitor");
 	if (!monitor)
 		return cella_error_set(err, ENOENT, "cella-monitor not found next to %s nor in the usual places", h->libexec);
-	int exe_fd = sealed_helper(h, &h->monitor_exe, monitor);
+	cleanup_close int exe_fd = sealed_helper(h, &h->monitor_exe, monitor);
 	cleanup_free char *logdir = xasprintf("%s/%s", h->log_dir, name);
 	if (mkdir_p(logdir, 0700, err) < 0)
 		return -1;
@@ -856,7 +874,11 @@ static int monitor_spawn(struct cella_host *h, const char *name, struct cella_er
 	sigset_t none;
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&sa, &none);
-	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+	/* nothing of cellad's dispositions (it ignores SIGPIPE) */
+	sigset_t all;
+	sigfillset(&all);
+	posix_spawnattr_setsigdefault(&sa, &all);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
 	extern char **environ;
 	pid_t pid;
 	int e = posix_spawn(&pid, exe_fd >= 0 ? "/proc/self/fd/4" : monitor, &fa, &sa, argv, environ);
@@ -1284,7 +1306,8 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 		long long bytes;
 		struct stat st;
 		cleanup_free char *img = disk_image(h, name);
-		if (d && config_parse_size(d, &bytes) == 0 && stat(img, &st) == 0 && bytes < st.st_size) {
+		if (d && config_parse_size(d, &bytes) == 0 && bytes < (1LL << 60) && stat(img, &st) == 0 &&
+		    ((bytes + 4095) & ~4095LL) < st.st_size) {
 			cella_error_set(err, EINVAL, "config key `limits.disk`: %s is smaller than the disk (%lld bytes): disks only grow",
 					d, (long long)st.st_size);
 			goto out;
@@ -1408,7 +1431,7 @@ static int exec_spawn(struct cella_host *h, const char *name, const json_t *conf
 	if (!runtime)
 		return cella_error_set(err, ENOENT, "cella-runtime not found");
 	/* run from a sealed view made once: it need not re-exec itself */
-	int exe_fd = sealed_helper(h, &h->runtime_exe, runtime);
+	cleanup_close int exe_fd = sealed_helper(h, &h->runtime_exe, runtime);
 	size_t max = 16 + 2 * (x->n_env + json_object_size(config)) + x->argc;
 	cleanup_free char **argv = xmalloc0((max + 1) * sizeof(char *));
 	cleanup_strv char **own = xmalloc0((max + 1) * sizeof(char *));
@@ -1455,7 +1478,11 @@ static int exec_spawn(struct cella_host *h, const char *name, const json_t *conf
 	sigset_t none;
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&sa, &none);
-	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+	/* nothing of cellad's dispositions (it ignores SIGPIPE) */
+	sigset_t all;
+	sigfillset(&all);
+	posix_spawnattr_setsigdefault(&sa, &all);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
 	extern char **environ;
 	pid_t pid;
 	int e = posix_spawn(&pid, exe_fd >= 0 ? "/proc/self/fd/3" : runtime, &fa, &sa, argv, environ);

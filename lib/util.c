@@ -127,7 +127,8 @@ int write_file_atomic(int dirfd, const char *path, const char *data, size_t len,
 		      struct cella_error *err)
 {
 	char tmp[4096];
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid()) >= sizeof(tmp))
+	/* per thread: cellad writes from many at once */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)gettid()) >= sizeof(tmp))
 		return cella_error_set(err, ENAMETOOLONG, "write `%s`", path);
 	cleanup_close int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)

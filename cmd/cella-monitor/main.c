@@ -69,6 +69,7 @@ struct monitor {
 	char bundle[4096];
 	int listen_fd;
 	int master;                /* console pty master, -1 when down */
+	bool master_idle;          /* its slave is closed: not polled until the next tick */
 	int init_pidfd;
 	pid_t init_pid;
 	int log_fd;
@@ -235,6 +236,7 @@ static int guest_boot(struct monitor *m, struct cella_error *err)
 	int fl = fcntl(master, F_GETFL);
 	fcntl(master, F_SETFL, fl | O_NONBLOCK);
 	m->master = master;
+	m->master_idle = false;
 	clock_gettime(CLOCK_MONOTONIC, &m->started_mono);
 	m->proc.started = m->started_mono;
 	m->si.started = m->started_mono;
@@ -487,7 +489,7 @@ static int monitor_run(struct monitor *m)
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = tfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = m->listen_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = m->master, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = m->master, .events = m->master_idle ? 0 : POLLIN };
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			pfd[n++] = (struct pollfd){ .fd = m->clients[i].fd, .events = POLLIN };
 		int si_first = n;
@@ -500,11 +502,17 @@ static int monitor_run(struct monitor *m)
 			ssize_t r = read(m->master, buf, sizeof(buf));
 			if (r > 0)
 				console_output(m, buf, (size_t)r);
+		} else if (pfd[3].revents & (POLLHUP | POLLERR)) {
+			/* no one holds the console any more: poll it for nothing until
+			 * something opens it again (the next tick looks) */
+			m->master_idle = true;
 		}
 		if (pfd[2].revents & POLLIN)
 			client_accept(m);
 		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (m->clients[i].fd >= 0 && (pfd[4 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+			/* the slot may have been dropped and refilled in this pass */
+			if (m->clients[i].fd >= 0 && m->clients[i].fd == pfd[4 + i].fd &&
+			    (pfd[4 + i].revents & (POLLIN | POLLHUP | POLLERR)))
 				client_input(m, &m->clients[i]);
 		if (pfd[1].revents & POLLIN) {
 			uint64_t ticks;
@@ -512,6 +520,7 @@ static int monitor_run(struct monitor *m)
 				/* nothing: a missed tick */
 			}
 			monitor_proc_refresh(&m->proc, m->init_pid, &err);
+			m->master_idle = false;
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if (m->stopping && now.tv_sec >= m->stop_deadline.tv_sec)
