@@ -205,7 +205,10 @@ static bool storage_is_mounted_fd(int fd)
 
 /* ---- whole trees: remove and copy, never following a link ---- */
 
-static int tree_remove_at(int dirfd, const char *name)
+/* Deeper than this is no tree of ours: an error, not a crash or an fd famine. */
+#define TREE_MAX_DEPTH 4096
+
+static int tree_remove_at(int dirfd, const char *name, int depth)
 {
 	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -216,21 +219,35 @@ static int tree_remove_at(int dirfd, const char *name)
 	/* a mount point below would take us onto another filesystem; a btrfs
 	 * subvolume (another st_dev too) goes whole */
 	struct stat st, pst;
-	if (fstat(fd, &st) == 0 && fstatat(dirfd, ".", &pst, 0) == 0 && st.st_dev != pst.st_dev) {
+	if (fstat(fd, &st) == 0 && fstat(dirfd, &pst) == 0 && st.st_dev != pst.st_dev) {
 		if (fd_is_subvolume(fd) && !storage_is_mounted_fd(fd))
 			return subvol_delete_at(dirfd, name);
 		errno = EBUSY;
 		return -1;
 	}
-	cleanup_dir DIR *d = fdopendir(dup(fd));
+	if (depth > TREE_MAX_DEPTH) {
+		errno = ELOOP;
+		return -1;
+	}
+	int dfd = dup(fd);
+	cleanup_dir DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
 	struct dirent *de;
 	int ret = 0;
-	while (d && (de = readdir(d))) {
+	errno = 0;
+	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (tree_remove_at(fd, de->d_name) < 0)
+		if (tree_remove_at(fd, de->d_name, depth + 1) < 0)
 			ret = -1;
+		errno = 0;
 	}
+	if (errno)
+		ret = -1;
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		ret = -1;
 	return ret;
@@ -244,7 +261,7 @@ int tree_remove(const char *path)
 	cleanup_close int dfd = parent_open(path, name, &ignored);
 	if (dfd < 0)
 		return errno == ENOENT ? 0 : -1;
-	return tree_remove_at(dfd, name);
+	return tree_remove_at(dfd, name, 0);
 }
 
 static int xattrs_copy(int src, int dst)
@@ -261,13 +278,15 @@ static int xattrs_copy(int src, int dst)
 	return 0;
 }
 
-/* Links and devices have no fd we could read xattrs through: by path. */
-static int lxattrs_copy(const char *src, const char *dst)
+/* Links and devices have no fd to read xattrs through: by path under their directory's fd. */
+static int lxattrs_copy(int sdir, const char *sname, int ddir, const char *name)
 {
-	char names[65536], value[65536];
+	char src[300], dst[300], names[4096], value[4096];
+	snprintf(src, sizeof(src), "/proc/self/fd/%d/%s", sdir, sname);
+	snprintf(dst, sizeof(dst), "/proc/self/fd/%d/%s", ddir, name);
 	ssize_t n = llistxattr(src, names, sizeof(names));
 	if (n < 0)
-		return errno == ENOTSUP ? 0 : -1;
+		return errno == ENOTSUP || errno == ERANGE ? 0 : -1;
 	for (char *p = names; p < names + n; p += strlen(p) + 1) {
 		ssize_t v = lgetxattr(src, p, value, sizeof(value));
 		if (v >= 0 && lsetxattr(dst, p, value, (size_t)v, 0) < 0 && errno != ENOTSUP && errno != EPERM)
@@ -295,76 +314,107 @@ static int file_copy(int src, int dst, off_t size)
 	return 0;
 }
 
-static int tree_copy_at(const char *src, const char *dst, struct cella_error *err)
+/* Kept out of tree_copy_at(): its buffer must not sit on every level's stack. */
+static __attribute__((noinline)) int link_copy(int sdir, const char *sname, int ddir, const char *name)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(sdir, sname, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = '\0';
+	return symlinkat(target, ddir, name);
+}
+
+/*
+ * Copy the entry `name` of sdir into ddir, never following a link on the
+ * way (every step is relative to an fd we opened with O_NOFOLLOW): a guest
+ * that changes its tree meanwhile can make the copy fail, never make it
+ * read or write outside.
+ */
+static int tree_copy_at(int sdir, const char *sname, int ddir, const char *name, int depth, struct cella_error *err)
 {
 	struct stat st;
-	if (lstat(src, &st) < 0)
-		return cella_error_set(err, errno, "copy `%s`", src);
+	if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return cella_error_set(err, errno, "copy `%s`", name);
 	struct timespec times[2] = { st.st_atim, st.st_mtim };
 	if (S_ISDIR(st.st_mode)) {
-		if (mkdir(dst, 0700) < 0 && errno != EEXIST)
-			return cella_error_set(err, errno, "create `%s`", dst);
-		cleanup_close int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		cleanup_close int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (depth > TREE_MAX_DEPTH)
+			return cella_error_set(err, ELOOP, "copy `%s`: deeper than %d levels", name, TREE_MAX_DEPTH);
+		if (mkdirat(ddir, name, 0700) < 0 && errno != EEXIST)
+			return cella_error_set(err, errno, "create `%s`", name);
+		cleanup_close int sfd = openat(sdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int dfd = openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0 || dfd < 0)
-			return cella_error_set(err, errno, "copy `%s`", src);
-		cleanup_dir DIR *d = fdopendir(dup(sfd));
+			return cella_error_set(err, errno, "copy `%s`", name);
+		int lfd = dup(sfd);
+		cleanup_dir DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+		if (!d) {
+			if (lfd >= 0)
+				close(lfd);
+			return cella_error_set(err, errno, "read directory `%s`", name);
+		}
 		struct dirent *de;
-		while (d && (de = readdir(d))) {
+		errno = 0;
+		while ((de = readdir(d))) {
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			cleanup_free char *s = xasprintf("%s/%s", src, de->d_name);
-			cleanup_free char *t = xasprintf("%s/%s", dst, de->d_name);
-			if (tree_copy_at(s, t, err) < 0)
-				return -1;
+			if (tree_copy_at(sfd, de->d_name, dfd, de->d_name, depth + 1, err) < 0)
+				return cella_error_wrap(err, "in `%s`", name);
+			errno = 0;
 		}
+		if (errno)
+			return cella_error_set(err, errno, "read directory `%s`", name);
 		if (xattrs_copy(sfd, dfd) < 0 || fchown(dfd, st.st_uid, st.st_gid) < 0 ||
 		    fchmod(dfd, st.st_mode & 07777) < 0 || futimens(dfd, times) < 0)
-			return cella_error_set(err, errno, "copy the attributes of `%s`", src);
+			return cella_error_set(err, errno, "copy the attributes of `%s`", name);
 		return 0;
 	}
 	if (S_ISREG(st.st_mode)) {
-		cleanup_close int sfd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		cleanup_close int dfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		cleanup_close int sfd = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		cleanup_close int dfd = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (sfd < 0 || dfd < 0 || file_copy(sfd, dfd, st.st_size) < 0)
-			return cella_error_set(err, errno, "copy `%s`", src);
+			return cella_error_set(err, errno, "copy `%s`", name);
 		if (xattrs_copy(sfd, dfd) < 0 || fchown(dfd, st.st_uid, st.st_gid) < 0 ||
 		    fchmod(dfd, st.st_mode & 07777) < 0 || futimens(dfd, times) < 0)
-			return cella_error_set(err, errno, "copy the attributes of `%s`", src);
+			return cella_error_set(err, errno, "copy the attributes of `%s`", name);
 		return 0;
 	}
 	if (S_ISLNK(st.st_mode)) {
-		char target[PATH_MAX];
-		ssize_t n = readlink(src, target, sizeof(target) - 1);
-		if (n < 0)
-			return cella_error_set(err, errno, "read link `%s`", src);
-		target[n] = '\0';
-		if (symlink(target, dst) < 0)
-			return cella_error_set(err, errno, "create link `%s`", dst);
+		if (link_copy(sdir, sname, ddir, name) < 0)
+			return cella_error_set(err, errno, "copy link `%s`", name);
 	} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
 		/* overlay whiteouts are 0:0 character devices */
-		if (mknod(dst, st.st_mode, st.st_rdev) < 0)
-			return cella_error_set(err, errno, "create node `%s`", dst);
+		if (mknodat(ddir, name, st.st_mode, st.st_rdev) < 0)
+			return cella_error_set(err, errno, "create node `%s`", name);
 	} else {
 		return 0; /* sockets belong to a running guest */
 	}
-	if (lxattrs_copy(src, dst) < 0 || lchown(dst, st.st_uid, st.st_gid) < 0 ||
-	    (!S_ISLNK(st.st_mode) && chmod(dst, st.st_mode & 07777) < 0) ||
-	    utimensat(AT_FDCWD, dst, times, AT_SYMLINK_NOFOLLOW) < 0)
-		return cella_error_set(err, errno, "copy the attributes of `%s`", src);
+	if (lxattrs_copy(sdir, sname, ddir, name) < 0 || fchownat(ddir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (!S_ISLNK(st.st_mode) && fchmodat(ddir, name, st.st_mode & 07777, 0) < 0) ||
+	    utimensat(ddir, name, times, AT_SYMLINK_NOFOLLOW) < 0)
+		return cella_error_set(err, errno, "copy the attributes of `%s`", name);
 	return 0;
 }
 
 int tree_copy(const char *src, const char *dst, struct cella_error *err)
 {
-	if (tree_copy_at(src, dst, err) < 0) {
-		tree_remove(dst);
+	char sname[256], dname[256];
+	cleanup_close int sdir = parent_open(src, sname, err);
+	if (sdir < 0)
 		return -1;
+	cleanup_close int ddir = parent_open(dst, dname, err);
+	if (ddir < 0)
+		return -1;
+	struct stat st;
+	if (fstatat(ddir, dname, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return cella_error_set(err, EEXIST, "copy to `%s`", dst);
+	if (tree_copy_at(sdir, sname, ddir, dname, 0, err) < 0) {
+		tree_remove(dst);
+		return cella_error_wrap(err, "copy `%s`", src);
 	}
 	return 0;
 }
 
-/* Bytes used by a tree (st_blocks), not crossing mounts. */
 long long tree_usage(const char *path)
 {
 	struct stat st;

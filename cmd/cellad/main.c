@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -151,6 +152,12 @@ static int serve(struct cella_host_opts *opts, const char *socket_path, const ch
 	if (listen_fd < 0)
 		return -1;
 
+	/* one fd per connection, per watched instance, per tree level copied: as many as we may */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	/* what a killed predecessor left half done, before anyone can see it */
 	json_t *notes = cella_host_recover(g_daemon.host, err);
 	size_t i;

@@ -678,3 +678,17 @@ def test_events_for_what_the_guest_does_itself(host, image):
     run(host, "c1", "poweroff", check=False)
     assert wait_event("instance-stopped", "poweroff"), seen
     ws.close()
+
+
+def test_deep_trees_copy_whole_or_fail(host, image):
+    """A guest's 1500-level tree: snapshot, copy and delete go through it
+    whole (no silently truncated copy, no crash of cellad)."""
+    launch(host, "c1")
+    run(host, "c1", "sh", "-c", "cd /root && i=0; while [ $i -lt 1500 ]; do mkdir d && cd d; i=$((i+1)); done; echo deep > f")
+    op(host, host.api("POST", "/1.0/instances/c1/snapshots", {"name": "s1"}))
+    assert host.cli("copy", "c1", "c2").returncode == 0
+    op(host, host.api("PUT", "/1.0/instances/c2/state", {"action": "start"}))
+    deep = "/root/" + "/".join(["d"] * 1500) + "/f"
+    assert run(host, "c2", "cat", deep).stdout == "deep\n"
+    op(host, host.api("DELETE", "/1.0/instances/c2?force=1"))
+    assert not (host.var / "instances" / "c2").exists()
