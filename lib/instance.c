@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -108,6 +109,59 @@ static char *disk_image(struct cella_host *h, const char *name)
 	return xasprintf("%s/disks/%s.img", h->var_dir, name);
 }
 
+/*
+ * One change at a time per instance: start, stop, delete, rename, update,
+ * snapshots, restore, copy into it.  An flock on RUN/locks/NAME, taken at
+ * the public entry points; a thread already holding it (a restart that
+ * starts, an update that restores) goes through.
+ */
+static __thread char lock_held[64];
+static __thread int lock_depth;
+
+int instance_lock(struct cella_host *h, const char *name, struct instance_lock *l, struct cella_error *err)
+{
+	l->fd = -1;
+	if (name_check("instance", name, err) < 0)
+		return -1;
+	if (lock_depth && !strcmp(lock_held, name)) {
+		lock_depth++;
+		return 0;
+	}
+	if (lock_depth) /* another instance held: never wait for two */
+		return 0;
+	cleanup_free char *dir = xasprintf("%s/locks", h->run_dir);
+	cleanup_free char *path = xasprintf("%s/%s", dir, name);
+	if (mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (l->fd < 0)
+		return cella_error_set(err, errno, "lock `%s`", name);
+	while (flock(l->fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+			close(l->fd);
+			l->fd = -1;
+			return cella_error_set(err, e, "lock `%s`", name);
+		}
+	}
+	snprintf(lock_held, sizeof(lock_held), "%s", name);
+	lock_depth = 1;
+	return 0;
+}
+
+void instance_unlock(struct instance_lock *l)
+{
+	if (l->fd < 0) {
+		if (lock_depth > 1)
+			lock_depth--;
+		return;
+	}
+	lock_depth = 0;
+	lock_held[0] = '\0';
+	close(l->fd);
+	l->fd = -1;
+}
+
 /* An instance with a disk of its own (limits.disk): its filesystem mounted on the layer dir. */
 int instance_layer_ready(struct cella_host *h, const char *name, struct cella_error *err)
 {
@@ -154,17 +208,24 @@ static int layer_apply_disk(struct cella_host *h, const struct inst_row *r, cons
 			return -1;
 		return instance_layer_ready(h, r->name, err);
 	}
-	/* a new disk: fill it from the layer as it is, then put it in its place */
+	/*
+	 * A new disk: filled from the layer as it is under a temporary name;
+	 * then the layer moves aside (.old-NAME), the disk takes its name and
+	 * is mounted.  Recovery keeps whichever side is complete: the disk if
+	 * NAME.img exists, else the old layer (recover.c).
+	 */
 	cleanup_free char *tmp = xasprintf("%s/instances/.disk-%s", h->var_dir, r->name);
 	cleanup_free char *old = xasprintf("%s/instances/.old-%s", h->var_dir, r->name);
 	cleanup_free char *upper = xasprintf("%s/upper", layer);
 	cleanup_free char *tmp_upper = xasprintf("%s/upper", tmp);
 	cleanup_free char *tmp_work = xasprintf("%s/work", tmp);
 	cleanup_free char *disks = xasprintf("%s/disks", h->var_dir);
+	cleanup_free char *new_img = xasprintf("%s/disks/.new-%s.img", h->var_dir, r->name);
 	instance_umount(h, r->name);
-	if (mkdir_p(disks, 0711, err) < 0 || disk_create(img, bytes, err) < 0)
+	unlink(new_img);
+	if (mkdir_p(disks, 0711, err) < 0 || disk_create(new_img, bytes, err) < 0)
 		return -1;
-	if (disk_mount(img, tmp, err) < 0)
+	if (disk_mount(new_img, tmp, err) < 0)
 		goto fail;
 	if (tree_copy(upper, tmp_upper, err) < 0 || mkdir(tmp_work, 0700) < 0) {
 		if (!err->msg[0])
@@ -176,10 +237,14 @@ static int layer_apply_disk(struct cella_host *h, const struct inst_row *r, cons
 	rmdir(tmp);
 	if (rename(layer, old) < 0 || mkdir(layer, 0711) < 0) {
 		cella_error_set(err, errno, "move the layer of `%s` onto its disk", r->name);
+		rmdir(layer);
 		rename(old, layer);
 		goto fail;
 	}
-	if (disk_mount(img, layer, err) < 0) {
+	if (rename(new_img, img) < 0 || disk_mount(img, layer, err) < 0) {
+		if (!err->msg[0])
+			cella_error_set(err, errno, "put the disk of `%s` in place", r->name);
+		rename(img, new_img);
 		rmdir(layer);
 		rename(old, layer);
 		goto fail;
@@ -188,7 +253,7 @@ static int layer_apply_disk(struct cella_host *h, const struct inst_row *r, cons
 	return 0;
 fail:
 	rmdir(tmp);
-	unlink(img);
+	unlink(new_img);
 	return -1;
 }
 
@@ -645,54 +710,71 @@ static int row_insert(struct cella_host *h, struct inst_row *r, struct cella_err
 }
 
 /* Where a new instance's layer comes from: nothing, or another layer (copy). */
+/* The new layer made at `tmp`: empty, a copy of an upper dir, or a btrfs snapshot of a layer. */
+static int layer_make(struct cella_host *h, const char *tmp, const char *copy_from, struct cella_error *err)
+{
+	cleanup_free char *from_layer = copy_from ? xasprintf("%s/..", copy_from) : NULL;
+	cleanup_free char *upper = xasprintf("%s/upper", tmp);
+	cleanup_free char *work = xasprintf("%s/work", tmp);
+	if (!copy_from)
+		return storage_layer_create(tmp, err);
+	/* a layer subvolume (btrfs): the copy is a snapshot of it, instant and shared */
+	if (storage_is_subvolume(from_layer) && storage_is_btrfs(layer_parent(h))) {
+		if (subvol_snapshot(from_layer, tmp, false, err) < 0)
+			return -1;
+		/* a fresh work dir: the source's may hold a running overlay's leftovers */
+		tree_remove(work);
+	} else {
+		if (mkdir(tmp, 0711) < 0)
+			return cella_error_set(err, errno, "create `%s`", tmp);
+		if (tree_copy(copy_from, upper, err) < 0) {
+			tree_remove(tmp);
+			return -1;
+		}
+	}
+	if (mkdir(work, 0700) < 0 && errno != EEXIST) {
+		cella_error_set(err, errno, "create `%s`", work);
+		tree_remove(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The layer is made first, under a temporary name, with no database lock
+ * held (a copy may take a while); then one short transaction allocates the
+ * id range, inserts the row and renames the layer into place.  A crash
+ * leaves a .new-* tree that recovery removes.
+ */
 int instance_create_from(struct cella_host *h, struct inst_row *r, const char *copy_from, struct cella_error *err)
 {
 	cleanup_free char *layer = layer_dir(h, r->name);
 	cleanup_free char *snaps = xasprintf("%s/snapshots/%s", h->var_dir, r->name);
-	cleanup_free char *from_layer = copy_from ? xasprintf("%s/..", copy_from) : NULL;
-	if (db_begin(host_db(h), err) < 0)
+	cleanup_free char *tmp = xasprintf("%s/instances/.new-%d-%s", h->var_dir, (int)gettid(), r->name);
+	tree_remove(tmp);
+	if (layer_make(h, tmp, copy_from, err) < 0)
 		return -1;
+	if (db_begin(host_db(h), err) < 0)
+		goto fail_tree;
 	if (idmap_allocate(h, &r->idmap_base, err) < 0 || row_insert(h, r, err) < 0)
 		goto fail;
 	if (access(layer, F_OK) == 0 || access(snaps, F_OK) == 0) {
 		cella_error_set(err, EEXIST, "storage of `%s` already exists at %s (left by another tool?)", r->name, layer);
 		goto fail;
 	}
-	/* a layer subvolume (btrfs): the copy is a snapshot of it, instant and shared */
-	if (copy_from && storage_is_subvolume(from_layer) && storage_is_btrfs(layer_parent(h))) {
-		cleanup_free char *work = xasprintf("%s/work", layer);
-		if (subvol_snapshot(from_layer, layer, false, err) < 0)
-			goto fail;
-		/* a fresh work dir: the source's may hold a running overlay's leftovers */
-		tree_remove(work);
-		if (mkdir(work, 0700) < 0 && errno != EEXIST) {
-			cella_error_set(err, errno, "create `%s`", work);
-			tree_remove(layer);
-			goto fail;
-		}
-	} else if (copy_from) {
-		if (mkdir(layer, 0711) < 0) {
-			cella_error_set(err, errno, "create `%s`", layer);
-			goto fail;
-		}
-		cleanup_free char *upper = xasprintf("%s/upper", layer);
-		cleanup_free char *work = xasprintf("%s/work", layer);
-		if (tree_copy(copy_from, upper, err) < 0 || mkdir(work, 0700) < 0) {
-			if (!err->msg[0])
-				cella_error_set(err, errno, "create `%s`", work);
-			tree_remove(layer);
-			goto fail;
-		}
-	} else if (storage_layer_create(layer, err) < 0) {
+	if (rename(tmp, layer) < 0) {
+		cella_error_set(err, errno, "put the layer of `%s` in place", r->name);
 		goto fail;
 	}
 	if (db_commit(host_db(h), err) < 0) {
-		tree_remove(layer);
+		rename(layer, tmp);
 		goto fail;
 	}
 	return 0;
 fail:
 	db_rollback(host_db(h));
+fail_tree:
+	tree_remove(tmp);
 	return -1;
 }
 
@@ -1023,6 +1105,9 @@ static int hostname_write(struct cella_host *h, struct inst_row *r, struct cella
 
 int cella_instance_start(struct cella_host *h, const char *name, struct cella_error *err)
 {
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 };
 	json_t *config = NULL;
 	int ret = -1;
@@ -1094,6 +1179,9 @@ static int inst_stop(struct cella_host *h, const char *name, bool force, int tim
 
 int cella_instance_stop(struct cella_host *h, const char *name, bool force, int timeout, struct cella_error *err)
 {
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
@@ -1106,6 +1194,9 @@ int cella_instance_stop(struct cella_host *h, const char *name, bool force, int 
 
 int cella_instance_restart(struct cella_host *h, const char *name, bool force, int timeout, struct cella_error *err)
 {
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
@@ -1141,6 +1232,9 @@ int cella_instance_unfreeze(struct cella_host *h, const char *name, struct cella
 
 int cella_instance_delete(struct cella_host *h, const char *name, bool force, struct cella_error *err)
 {
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
@@ -1187,6 +1281,9 @@ out:
 
 int cella_instance_rename(struct cella_host *h, const char *name, const char *new_name, struct cella_error *err)
 {
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
@@ -1200,6 +1297,7 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 	cleanup_free char *sto = xasprintf("%s/snapshots/%s", h->var_dir, new_name);
 	cleanup_free char *rdir = run_dir(h, name);
 	cleanup_free char *ifrom = disk_image(h, name), *ito = disk_image(h, new_name);
+	cleanup_free char *marker = xasprintf("%s/instances/.rename-%s", h->var_dir, name);
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	if (inst_running(h, name)) {
 		cella_error_set(err, EBUSY, "instance `%s` is running: stop it before renaming", name);
@@ -1207,6 +1305,10 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 	}
 	instance_umount(h, name);
 	layer_release(h, name);
+	/* a crash between the renames and the commit: recovery makes the
+	 * trees follow whichever name the row has (recover.c) */
+	if (write_file_atomic(AT_FDCWD, marker, new_name, strlen(new_name), 0600, err) < 0)
+		goto out;
 	if (db_begin(host_db(h), err) < 0)
 		goto out;
 	st = db_prepare(host_db(h), "UPDATE instances SET name = ? WHERE id = ?", err);
@@ -1238,17 +1340,20 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 	if (access(sfrom, F_OK) == 0 && rename(sfrom, sto) < 0) {
 		cella_error_set(err, errno, "rename `%s`", sfrom);
 		rename(to, from);
+		rename(ito, ifrom);
 		db_rollback(host_db(h));
 		goto out;
 	}
 	if (db_commit(host_db(h), err) < 0) {
 		rename(to, from);
 		rename(sto, sfrom);
+		rename(ito, ifrom);
 		goto out;
 	}
 	tree_remove(rdir);
 	ret = 0;
 out:
+	unlink(marker);
 	inst_row_free(&r);
 	return ret;
 }
@@ -1263,6 +1368,9 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 					      "last_used_at", "expanded_config", "expanded_devices", "stateful",
 					      "location" };
 	if (body_check(req, fields, ARRAY_SIZE(fields), "instance", err) < 0)
+		return -1;
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
 	const char *restore = json_string_value(json_object_get(req, "restore"));
 	if (restore)

@@ -20,6 +20,15 @@ struct inst_row {
 	char created_at[40], last_used_at[40];
 };
 
+/* One change at a time per instance (see lib/instance.c); release with instance_unlock(). */
+struct instance_lock {
+	int fd;
+};
+int instance_lock(struct cella_host *h, const char *name, struct instance_lock *l, struct cella_error *err);
+void instance_unlock(struct instance_lock *l);
+static inline void cleanup_instance_lockp(struct instance_lock *l) { instance_unlock(l); }
+#define cleanup_instance_lock __attribute__((cleanup(cleanup_instance_lockp)))
+
 /* Instance, profile and snapshot names: a DNS label starting with a letter. */
 bool instance_name_valid(const char *s);
 int inst_load(struct cella_host *h, const char *name, struct inst_row *r, struct cella_error *err);

@@ -15,6 +15,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -37,6 +38,34 @@ static bool row_exists(struct cella_host *h, const char *sql, const char *a, con
 	return sqlite3_step(st) == SQLITE_ROW;
 }
 
+/* Renames cut short: every tree goes to the name its row has. */
+static void renames_sweep(struct cella_host *h, json_t *report)
+{
+	cleanup_free char *dir = xasprintf("%s/instances", h->var_dir);
+	cleanup_dir DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, ".rename-", 8))
+			continue;
+		const char *old_name = de->d_name + 8;
+		cleanup_free char *marker = xasprintf("%s/%s", dir, de->d_name);
+		struct cella_error ignored;
+		cleanup_free char *new_name = read_file_at(AT_FDCWD, marker, NULL, &ignored);
+		if (new_name && instance_name_valid(new_name) && instance_name_valid(old_name)) {
+			bool is_new = row_exists(h, "SELECT 1 FROM instances WHERE name = ?", new_name, NULL);
+			const char *from = is_new ? old_name : new_name, *to = is_new ? new_name : old_name;
+			static const char *const where[][2] = { { "instances", "" }, { "snapshots", "" }, { "disks", ".img" } };
+			for (size_t i = 0; i < ARRAY_SIZE(where); i++) {
+				cleanup_free char *a = xasprintf("%s/%s/%s%s", h->var_dir, where[i][0], from, where[i][1]);
+				cleanup_free char *b = xasprintf("%s/%s/%s%s", h->var_dir, where[i][0], to, where[i][1]);
+				if (access(a, F_OK) == 0 && access(b, F_OK) < 0 && rename(a, b) == 0)
+					json_array_append_new(report, json_sprintf("finished a rename: %s -> %s", a, b));
+			}
+		}
+		unlink(marker);
+	}
+}
+
 static void layers_sweep(struct cella_host *h, json_t *report)
 {
 	cleanup_free char *dir = xasprintf("%s/instances", h->var_dir);
@@ -47,7 +76,7 @@ static void layers_sweep(struct cella_host *h, json_t *report)
 			continue;
 		cleanup_free char *path = xasprintf("%s/%s", dir, de->d_name);
 		/* a disk being filled (.disk-NAME) or the layer it replaces (.old-NAME) */
-		if (!strncmp(de->d_name, ".restore-", 9)) {
+		if (!strncmp(de->d_name, ".new-", 5) || !strncmp(de->d_name, ".restore-", 9)) {
 			tree_remove(path);
 			continue;
 		}
@@ -57,11 +86,16 @@ static void layers_sweep(struct cella_host *h, json_t *report)
 			continue;
 		}
 		if (!strncmp(de->d_name, ".old-", 5)) {
+			/* a move onto a disk of its own: complete once NAME.img exists */
 			cleanup_free char *orig = xasprintf("%s/%s", dir, de->d_name + 5);
+			cleanup_free char *img = xasprintf("%s/disks/%s.img", h->var_dir, de->d_name + 5);
+			if (access(img, F_OK) == 0) {
+				tree_remove(path);
+				continue;
+			}
+			rmdir(orig); /* the empty mount point, if it was made */
 			if (access(orig, F_OK) < 0 && rename(path, orig) == 0)
 				json_array_append_new(report, json_sprintf("put back the layer of `%s`", de->d_name + 5));
-			else
-				tree_remove(path);
 			continue;
 		}
 		if (!strncmp(de->d_name, ".copy-", 6) ||
@@ -93,6 +127,12 @@ static void disks_sweep(struct cella_host *h, json_t *report)
 		size_t n = strlen(de->d_name);
 		if (n <= 4 || strcmp(de->d_name + n - 4, ".img"))
 			continue;
+		if (!strncmp(de->d_name, ".new-", 5)) {
+			cleanup_free char *p = xasprintf("%s/%s", dir, de->d_name);
+			if (unlink(p) == 0)
+				json_array_append_new(report, json_sprintf("removed an unfinished disk: %s", p));
+			continue;
+		}
 		cleanup_free char *name = xasprintf("%.*s", (int)(n - 4), de->d_name);
 		if (row_exists(h, "SELECT 1 FROM instances WHERE name = ?", name, NULL))
 			continue;
@@ -204,6 +244,7 @@ json_t *cella_host_recover(struct cella_host *h, struct cella_error *err)
 {
 	(void)err;
 	json_t *report = json_array();
+	renames_sweep(h, report);
 	freezes_sweep(h, report);
 	layers_sweep(h, report);
 	snapshots_sweep(h, report);

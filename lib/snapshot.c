@@ -115,8 +115,14 @@ json_t *cella_snapshot_list(struct cella_host *h, const char *name, struct cella
 	return a;
 }
 
+static long long snap_id(struct cella_host *h, long long inst, const char *name, const char *snap,
+			 struct cella_error *err);
+
 int cella_snapshot_create(struct cella_host *h, const char *name, const char *snap, struct cella_error *err)
 {
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
@@ -127,11 +133,22 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 	char now[40];
 	if (snap_name_check(snap, err) < 0)
 		goto out;
-	if (db_begin(host_db(h), err) < 0)
+	/* the copy first, with no database lock held; its row commits last (recover.c) */
+	if (snap_id(h, r.id, name, snap, err) >= 0) {
+		cella_error_set(err, EEXIST, "snapshot `%s/%s` already exists", name, snap);
 		goto out;
+	}
+	if (access(dir, F_OK) == 0) {
+		cella_error_set(err, EEXIST, "snapshot `%s/%s` is being made", name, snap);
+		goto out;
+	}
+	if (layer_snapshot(h, name, dir, upper, err) < 0) {
+		tree_remove(dir);
+		goto out;
+	}
 	st = db_prepare(host_db(h), "INSERT INTO snapshots (instance_id, name, created_at) VALUES (?, ?, ?)", err);
 	if (!st) {
-		db_rollback(host_db(h));
+		tree_remove(dir);
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, r.id);
@@ -142,15 +159,6 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 			cella_error_set(err, EEXIST, "snapshot `%s/%s` already exists", name, snap);
 		else
 			db_error(host_db(h), err, "create snapshot");
-		db_rollback(host_db(h));
-		goto out;
-	}
-	if (layer_snapshot(h, name, dir, upper, err) < 0) {
-		tree_remove(dir);
-		db_rollback(host_db(h));
-		goto out;
-	}
-	if (db_commit(host_db(h), err) < 0) {
 		tree_remove(dir);
 		goto out;
 	}
@@ -175,6 +183,9 @@ static long long snap_id(struct cella_host *h, long long inst, const char *name,
 
 int cella_snapshot_delete(struct cella_host *h, const char *name, const char *snap, struct cella_error *err)
 {
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
@@ -205,6 +216,9 @@ out:
 /* Put the snapshot's layer in place of the instance's (stopped). */
 int cella_snapshot_restore(struct cella_host *h, const char *name, const char *snap, struct cella_error *err)
 {
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
@@ -274,6 +288,10 @@ int cella_instance_copy(struct cella_host *h, const char *source, const char *ta
 	char *snap = strchr(src, '/');
 	if (snap)
 		*snap++ = '\0';
+	/* the source holds still while it is copied */
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, src, &lock, err) < 0)
+		return -1;
 	struct inst_row r = { 0 }, n = { 0 };
 	int ret = -1;
 	if (inst_load(h, src, &r, err) < 0)

@@ -692,3 +692,36 @@ def test_deep_trees_copy_whole_or_fail(host, image):
     assert run(host, "c2", "cat", deep).stdout == "deep\n"
     op(host, host.api("DELETE", "/1.0/instances/c2?force=1"))
     assert not (host.var / "instances" / "c2").exists()
+
+
+def test_recovery_of_cut_renames_and_disk_moves(host, image):
+    launch(host, "ren")
+    run(host, "ren", "sh", "-c", "echo mine > /root/data")
+    launch(host, "dsk")
+    run(host, "dsk", "sh", "-c", "echo kept > /root/data")
+    for n in ("ren", "dsk"):
+        op(host, host.api("PUT", f"/1.0/instances/{n}/state", {"action": "stop", "force": True}))
+    host.kill(signal.SIGTERM)
+    inst = host.var / "instances"
+    # what a kill during `rename ren new1` leaves: trees under the new name, the row under the old
+    for m in sorted(mounts_of(host.base), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    (inst / "ren").rename(inst / "new1")
+    (inst / ".rename-ren").write_text("new1")
+    # what a kill during a move onto a disk of its own leaves: the layer aside, an empty
+    # mount point, a half-made image
+    (inst / "dsk").rename(inst / ".old-dsk")
+    (inst / "dsk").mkdir()
+    (host.var / "disks").mkdir(exist_ok=True)
+    (host.var / "disks" / ".new-dsk.img").write_bytes(b"\0" * 4096)
+    host.start()
+    assert sorted(p.name for p in inst.iterdir()) == ["dsk", "ren"]
+    assert list((host.var / "disks").iterdir()) == []
+    for n, want in (("ren", "mine\n"), ("dsk", "kept\n")):
+        op(host, host.api("PUT", f"/1.0/instances/{n}/state", {"action": "start"}))
+        assert run(host, n, "cat", "/root/data").stdout == want
+
+
+def mounts_of(base):
+    from conftest import mounts_under
+    return mounts_under(base)
