@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -130,14 +131,15 @@ int config_parse_size(const char *v, long long *out)
 	char *end;
 	errno = 0;
 	double n = strtod(v, &end);
-	if (end == v || errno || n < 0)
+	if (end == v || errno || !isfinite(n) || n < 0)
 		return -1;
 	while (*end == ' ')
 		end++;
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (!strcmp(end, units[i].sfx)) {
 			double b = n * units[i].mul;
-			if (b > (double)LLONG_MAX)
+			/* 2^62: far above any size, and safe to convert and round */
+			if (!(b < 4611686018427387904.0))
 				return -1;
 			*out = (long long)b;
 			return 0;

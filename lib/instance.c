@@ -1717,40 +1717,44 @@ char *cella_metrics_text(struct cella_host *h, struct cella_error *err)
 		}                                                                  \
 		len += (size_t)snprintf(out + len, cap - len, __VA_ARGS__);        \
 	} while (0)
+	/* each instance's usage read once */
+	size_t n = json_array_size(all);
+	struct usage *u = xmalloc0((n + 1) * sizeof(*u));
+	bool *running = xmalloc0((n + 1) * sizeof(*running));
+	size_t i;
+	json_t *o;
+	json_array_foreach(all, i, o) {
+		const char *name = json_string_value(json_object_get(o, "name"));
+		running[i] = strcmp(json_string_value(json_object_get(o, "status")), "Stopped") != 0;
+		pid_t pid = running[i] ? instance_init_pid(h, name) : 0;
+		cleanup_free char *cg = instance_cgroup(h, name);
+		if (pid > 0)
+			usage_read(pid, cg, &u[i]);
+	}
 	for (size_t k = 0; k < ARRAY_SIZE(m); k++) {
 		EMIT("# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
-		size_t i;
-		json_t *o;
 		json_array_foreach(all, i, o) {
 			const char *name = json_string_value(json_object_get(o, "name"));
 			const char *type = json_string_value(json_object_get(o, "type"));
-			bool running = strcmp(json_string_value(json_object_get(o, "status")), "Stopped") != 0;
-			struct usage u = { 0 };
-			if (running) {
-				json_t *st = cella_instance_state(h, name, err);
-				pid_t pid = st ? (pid_t)json_integer_value(json_object_get(st, "pid")) : 0;
-				json_decref(st);
-				cleanup_free char *cg = instance_cgroup(h, name);
-				if (pid > 0)
-					usage_read(pid, cg, &u);
-			}
 			double v;
 			switch (k) {
-			case 0: v = running; break;
-			case 1: v = (double)u.cpu_ns / 1e9; break;
-			case 2: v = (double)(u.memory_usage > 0 ? u.memory_usage : 0); break;
+			case 0: v = running[i]; break;
+			case 1: v = (double)u[i].cpu_ns / 1e9; break;
+			case 2: v = (double)(u[i].memory_usage > 0 ? u[i].memory_usage : 0); break;
 			case 3:
-				if (u.memory_limit <= 0)
+				if (u[i].memory_limit <= 0)
 					continue;
-				v = (double)u.memory_limit;
+				v = (double)u[i].memory_limit;
 				break;
-			case 4: v = (double)(u.processes > 0 ? u.processes : 0); break;
-			case 5: v = (double)u.io_read; break;
-			default: v = (double)u.io_write; break;
+			case 4: v = (double)(u[i].processes > 0 ? u[i].processes : 0); break;
+			case 5: v = (double)u[i].io_read; break;
+			default: v = (double)u[i].io_write; break;
 			}
 			EMIT("%s{name=\"%s\",type=\"%s\"} %.9g\n", m[k].name, name, type, v);
 		}
 	}
+	free(u);
+	free(running);
 #undef EMIT
 	json_decref(all);
 	return out;

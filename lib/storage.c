@@ -454,7 +454,17 @@ static int run_tool(char *const argv[], struct cella_error *err)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	/* a clean signal state: we may run in a thread of cellad's, with signals blocked */
+	posix_spawnattr_t sa;
+	posix_spawnattr_init(&sa);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setsigdefault(&sa, &all);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	int e = posix_spawn(&pid, argv[0], &fa, &sa, argv, environ);
+	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e)
 		return cella_error_set(err, e, "run %s", argv[0]);

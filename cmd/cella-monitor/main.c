@@ -556,6 +556,8 @@ static int monitor_run(struct monitor *m)
 			if (guest_boot(m, &err) == 0) {
 				watchers_tell(m, "restarted", reason, code);
 				clients_answer(m, CLIENT_WAIT_BOOT, "{\"ok\":true}\n");
+				/* a stop that a restart overtook: it did stop */
+				clients_answer(m, CLIENT_WAIT_STOP, "{\"ok\":true}\n");
 				continue;
 			}
 			log_msg("<3>", "%s: boot again: %s", m->name, err.msg);

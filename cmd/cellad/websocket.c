@@ -165,6 +165,27 @@ struct reply *ws_accept(struct request *req, MHD_UpgradeHandler handler, void *c
 
 /* ---------------------------------------------------------------- the relay */
 
+/* All of buf to fd, waiting when it is non-blocking and full (a pty master
+ * is both our from_fd, non-blocking, and our to_fd). */
+static int write_waiting(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			if (poll(&pfd, 1, 10000) <= 0)
+				return -1;
+			continue;
+		}
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 struct relay_state {
 	const struct ws_relay *r;
 	size_t extra_off;
@@ -238,7 +259,7 @@ static void relay_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 		s->to_closed = true;
 		return;
 	}
-	if (write_all(s->r->to_fd, arg->msg, arg->msg_length) < 0) {
+	if (write_waiting(s->r->to_fd, arg->msg, arg->msg_length) < 0) {
 		log_debug("websocket relay: write: %s", strerror(errno));
 		s->to_closed = true;
 	}
