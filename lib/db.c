@@ -50,6 +50,25 @@ static const char *const migrations[] = {
 	"  name TEXT PRIMARY KEY,"
 	"  fingerprint TEXT NOT NULL REFERENCES images(fingerprint) ON DELETE CASCADE,"
 	"  description TEXT NOT NULL DEFAULT '');",
+	/* 2: managed networks, and the addresses handed out on them */
+	"CREATE TABLE networks ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  type TEXT NOT NULL CHECK (type IN ('bridge')),"
+	"  description TEXT NOT NULL DEFAULT '',"
+	"  config TEXT NOT NULL DEFAULT '{}',"
+	"  created_at TEXT NOT NULL);"
+	"CREATE TABLE ipam ("
+	"  id INTEGER PRIMARY KEY,"
+	"  network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,"
+	"  instance TEXT NOT NULL,"
+	"  device TEXT NOT NULL,"
+	"  mac TEXT,"
+	"  ipv4 TEXT,"
+	"  ipv6 TEXT,"
+	"  UNIQUE (network_id, ipv4),"
+	"  UNIQUE (network_id, ipv6),"
+	"  UNIQUE (network_id, mac));",
 };
 
 const char *time_now_rfc3339(char *buf, size_t len)

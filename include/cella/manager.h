@@ -179,4 +179,29 @@ CELLA_API int cella_image_alias_delete(struct cella_host *h, const char *alias, 
 /* Prometheus text of every instance's usage (caller frees). */
 CELLA_API char *cella_metrics_text(struct cella_host *h, struct cella_error *err);
 
+/* ---- networks: {"name","type":"bridge","description","config","managed":true,
+ *      "status":"Created","used_by":["/1.0/instances/NAME"...]} ----
+ * A managed network is a bridge in cellad's network namespace with gateway
+ * addresses, forwarding and NAT.  Config keys: ipv4.address and
+ * ipv6.address (the gateway as CIDR, "auto" or "none"; stored resolved),
+ * ipv4.nat, ipv6.nat, security.port_isolation ("true"/"false"), dns.domain,
+ * ipv4.dhcp.ranges ("FIRST-LAST[,...]"), user.*.  A subnet overlapping
+ * another network or a route of the host is EINVAL naming both.  With
+ * CELLA_NO_NETWORKS=1 in the environment nothing is done in the kernel
+ * (the database alone changes). */
+CELLA_API json_t *cella_network_list(struct cella_host *h, struct cella_error *err);
+CELLA_API json_t *cella_network_get(struct cella_host *h, const char *name, struct cella_error *err);
+/* {"name","description","config","type":"bridge"}; absent addresses are "auto" */
+CELLA_API int cella_network_create(struct cella_host *h, const json_t *req, struct cella_error *err);
+/* PUT (replace description and config) or PATCH (merge); "" unsets a key */
+CELLA_API int cella_network_update(struct cella_host *h, const char *name, const json_t *req, bool patch,
+				   struct cella_error *err);
+/* EBUSY while an instance uses it; removes the bridge and its rules */
+CELLA_API int cella_network_delete(struct cella_host *h, const char *name, struct cella_error *err);
+/* {"addresses":[{"family","address","netmask","scope"}],"counters":{...},"hwaddr","mtu","state","type"} */
+CELLA_API json_t *cella_network_state(struct cella_host *h, const char *name, struct cella_error *err);
+/* At cellad's start (after recovery): the default network `cellabr0` when
+ * there is none, then every network's bridge and rules brought up. */
+CELLA_API int cella_networks_ensure(struct cella_host *h, struct cella_error *err);
+
 #endif
