@@ -34,6 +34,9 @@ struct command {
 };
 
 static cmd_fn cmd_help, cmd_version;
+/* network.c */
+cmd_fn cmd_network;
+extern const struct opt network_opts[];
 
 const struct opt no_opts[] = { OPT_END };
 
@@ -57,6 +60,8 @@ static const struct command commands[] = {
 	  "an instance's configuration" },
 	{ "profile", cmd_profile, profile_opts, 0, 1, ANY,
 	  "list|show|create|delete|edit|set|unset|get|add|remove ...", "profiles" },
+	{ "network", cmd_network, network_opts, 0, 1, ANY, "list|show|info|create|set|unset|delete ...",
+	  "managed networks" },
 	{ "image", cmd_image, image_opts, 0, 1, ANY, "list|info|build|import|delete|alias ...", "images" },
 	{ "snapshot", cmd_snapshot, snapshot_opts, 0, 1, ANY, "create|list|restore|delete NAME [SNAP]",
 	  "instance snapshots" },

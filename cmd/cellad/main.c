@@ -165,6 +165,11 @@ static int serve(struct cella_host_opts *opts, const char *socket_path, const ch
 	json_array_foreach(notes, i, note)
 		log_info("recovery: %s", json_string_value(note));
 	json_decref(notes);
+	/* managed networks' bridges and rules; a host without bridges still serves */
+	if (cella_networks_ensure(g_daemon.host, err) < 0) {
+		log_warn("networks: %s", err->msg);
+		cella_error_clear(err);
+	}
 
 	struct MHD_Daemon *d = server_start(listen_fd, err);
 	if (!d)

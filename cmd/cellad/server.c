@@ -15,12 +15,15 @@
 
 #include "cellad.h"
 
+extern const struct route network_routes[]; /* networks.c */
+
 #define MAX_JSON_BODY (8u << 20)
 
 /* Every route table, in one explicit list. */
 static const struct route *const route_tables[] = {
 	server_routes, operation_routes, event_routes, instance_routes,
 	exec_routes, image_routes, profile_routes, metrics_routes,
+	network_routes,
 };
 
 /* ---------------------------------------------------------------- replies */

@@ -85,6 +85,7 @@ class Host:
         self.proc = subprocess.Popen(
             [str(CELLAD), "--var-dir", str(self.var), "--run-dir", str(self.run),
              "--log-dir", str(self.log), "--socket", str(self.socket), *extra],
+            env=dict(os.environ, CELLA_NO_NETWORKS="1"),
             stdin=subprocess.DEVNULL, stdout=open(self.stderr, "a"), stderr=subprocess.STDOUT,
             start_new_session=True)
         ok = wait_for(lambda: self.socket.exists() and self._ping(), timeout=15)

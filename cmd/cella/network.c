@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* network list|show|create|set|unset|delete|info: managed networks. */
+#include <string.h>
+
+#include "cella.h"
+#include "util.h"
+
+const struct opt network_opts[] = {
+	{ "format", 'f', OPT_STRING, ARG(format), "FORMAT", "list, info: table, compact, csv, json or yaml" },
+	{ "description", 0, OPT_STRING, ARG(description), "TEXT", "create: a description" },
+	OPT_END
+};
+
+static char *network_path(const char *name, const char *suffix)
+{
+	cleanup_free char *e = url_escape(name);
+	return xasprintf("/1.0/networks/%s%s", e, suffix);
+}
+
+static int network_list(struct client *c, struct args *a, struct cella_error *err)
+{
+	static const char *headers[] = { "NAME", "TYPE", "IPV4", "IPV6", "DESCRIPTION", "USED BY" };
+	enum format fmt;
+	json_t *list, *n;
+	struct table t;
+	size_t i;
+
+	if (format_parse(a->format, &fmt, err) < 0)
+		return -1;
+	list = api_get(c, "/1.0/networks?recursion=1", err);
+	if (!list)
+		return -1;
+	if (fmt == FMT_JSON || fmt == FMT_YAML) {
+		value_print(stdout, list, fmt);
+		json_decref(list);
+		return 0;
+	}
+	table_init(&t, ARRAY_SIZE(headers), headers);
+	json_array_foreach(list, i, n) {
+		json_t *cfg = json_object_get(n, "config");
+		char *cells[ARRAY_SIZE(headers)];
+
+		cells[0] = xstrdup(json_string_value(json_object_get(n, "name")) ?: "");
+		cells[1] = xstrdup(json_string_value(json_object_get(n, "type")) ?: "");
+		cells[2] = xstrdup(json_string_value(json_object_get(cfg, "ipv4.address")) ?: "");
+		cells[3] = xstrdup(json_string_value(json_object_get(cfg, "ipv6.address")) ?: "");
+		cells[4] = xstrdup(json_string_value(json_object_get(n, "description")) ?: "");
+		cells[5] = xasprintf("%zu", json_array_size(json_object_get(n, "used_by")));
+		table_add(&t, cells);
+	}
+	table_print(stdout, &t, fmt);
+	table_free(&t);
+	json_decref(list);
+	return 0;
+}
+
+static int network_show(struct client *c, struct args *a, struct cella_error *err)
+{
+	cleanup_free char *path = network_path(a->pos[0], "");
+	json_t *n = api_get(c, path, err);
+	enum format fmt;
+
+	if (!n)
+		return -1;
+	if (format_parse(a->format ? a->format : "yaml", &fmt, err) < 0) {
+		json_decref(n);
+		return -1;
+	}
+	value_print(stdout, n, fmt);
+	json_decref(n);
+	return 0;
+}
+
+static int network_info(struct client *c, struct args *a, struct cella_error *err)
+{
+	cleanup_free char *path = network_path(a->pos[0], "/state");
+	json_t *s = api_get(c, path, err), *v;
+	enum format fmt;
+	size_t i;
+
+	if (!s)
+		return -1;
+	if (format_parse(a->format, &fmt, err) < 0) {
+		json_decref(s);
+		return -1;
+	}
+	if (fmt == FMT_JSON || fmt == FMT_YAML) {
+		value_print(stdout, s, fmt);
+		json_decref(s);
+		return 0;
+	}
+	json_t *cnt = json_object_get(s, "counters");
+	printf("Name: %s\nMAC address: %s\nMTU: %lld\nState: %s\nType: %s\n\nIP addresses:\n", a->pos[0],
+	       json_string_value(json_object_get(s, "hwaddr")) ?: "",
+	       (long long)json_integer_value(json_object_get(s, "mtu")),
+	       json_string_value(json_object_get(s, "state")) ?: "",
+	       json_string_value(json_object_get(s, "type")) ?: "");
+	json_array_foreach(json_object_get(s, "addresses"), i, v)
+		printf("  %s\t%s/%s (%s)\n", json_string_value(json_object_get(v, "family")) ?: "",
+		       json_string_value(json_object_get(v, "address")) ?: "",
+		       json_string_value(json_object_get(v, "netmask")) ?: "",
+		       json_string_value(json_object_get(v, "scope")) ?: "");
+	printf("\nNetwork usage:\n  Bytes received: %lld\n  Bytes sent: %lld\n  Packets received: %lld\n"
+	       "  Packets sent: %lld\n",
+	       (long long)json_integer_value(json_object_get(cnt, "bytes_received")),
+	       (long long)json_integer_value(json_object_get(cnt, "bytes_sent")),
+	       (long long)json_integer_value(json_object_get(cnt, "packets_received")),
+	       (long long)json_integer_value(json_object_get(cnt, "packets_sent")));
+	json_decref(s);
+	return 0;
+}
+
+/* KEY=VALUE arguments from a->pos[from] on into an object. */
+static json_t *pairs_object(struct args *a, int from, struct cella_error *err)
+{
+	json_t *o = json_object();
+
+	for (int i = from; i < a->npos; i++) {
+		cleanup_free char *k = NULL;
+		cleanup_free char *v = NULL;
+
+		if (kv_split(a->pos[i], &k, &v, err) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+		json_object_set_new(o, k, json_string(v));
+	}
+	return o;
+}
+
+static int network_create(struct client *c, struct args *a, struct cella_error *err)
+{
+	json_t *cfg = pairs_object(a, 1, err), *req, *r;
+
+	if (!cfg)
+		return -1;
+	req = json_pack("{s:s, s:s, s:o}", "name", a->pos[0], "type", "bridge", "config", cfg);
+	if (a->description)
+		json_object_set_new(req, "description", json_string(a->description));
+	r = api_do(c, "POST", "/1.0/networks", req, err);
+	json_decref(req);
+	if (!r)
+		return -1;
+	json_decref(r);
+	progress(c, "Network %s created", a->pos[0]);
+	return 0;
+}
+
+static int network_set(struct client *c, struct args *a, struct cella_error *err)
+{
+	cleanup_free char *path = network_path(a->pos[0], "");
+	json_t *cfg = pairs_object(a, 1, err), *req, *r;
+
+	if (!cfg)
+		return -1;
+	req = json_pack("{s:o}", "config", cfg);
+	r = api_do(c, "PATCH", path, req, err);
+	json_decref(req);
+	if (!r)
+		return -1;
+	json_decref(r);
+	return 0;
+}
+
+/* Read, drop the keys, write back whole (a PATCH cannot remove a key). */
+static int network_unset(struct client *c, struct args *a, struct cella_error *err)
+{
+	cleanup_free char *path = network_path(a->pos[0], "");
+	json_t *n = api_get(c, path, err), *cfg, *req, *r;
+
+	if (!n)
+		return -1;
+	cfg = json_object_get(n, "config");
+	for (int i = 1; i < a->npos; i++)
+		if (json_object_del(cfg, a->pos[i]) < 0) {
+			json_decref(n);
+			return cella_error_set(err, 0, "`%s` is not set", a->pos[i]);
+		}
+	req = json_pack("{s:O, s:O}", "description", json_object_get(n, "description"), "config", cfg);
+	json_decref(n);
+	r = api_do(c, "PUT", path, req, err);
+	json_decref(req);
+	if (!r)
+		return -1;
+	json_decref(r);
+	return 0;
+}
+
+static int network_delete(struct client *c, struct args *a, struct cella_error *err)
+{
+	for (int i = 0; i < a->npos; i++) {
+		cleanup_free char *path = network_path(a->pos[i], "");
+		json_t *r = api_do(c, "DELETE", path, NULL, err);
+
+		if (!r)
+			return -1;
+		json_decref(r);
+	}
+	return 0;
+}
+
+static const struct subcommand subs[] = {
+	{ "list", network_list, 0, 0, "[-f FORMAT]", "list networks" },
+	{ "show", network_show, 1, 1, "NETWORK", "show a network's configuration" },
+	{ "info", network_info, 1, 1, "NETWORK", "show a network's bridge: addresses, MTU, counters" },
+	{ "create", network_create, 1, -1, "NETWORK [KEY=VALUE...]", "create a bridge network" },
+	{ "set", network_set, 2, -1, "NETWORK KEY=VALUE...", "set config keys" },
+	{ "unset", network_unset, 2, -1, "NETWORK KEY...", "remove config keys" },
+	{ "delete", network_delete, 1, -1, "NETWORK...", "delete networks" },
+};
+
+int cmd_network(struct client *c, struct args *a, struct cella_error *err)
+{
+	return subcommand_run("network", subs, ARRAY_SIZE(subs), c, a, err);
+}
