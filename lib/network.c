@@ -44,6 +44,12 @@ bool network_name_valid(const char *name)
 	return name && strlen(name) < IFNAMSIZ && instance_name_valid(name);
 }
 
+/*
+ * The name becomes an interface name, a suffix of nftables chain names and a
+ * component of /proc/sys/net paths (ipv6/conf/NAME/forwarding): letters,
+ * digits and hyphens only, so no client can reach another sysctl ("..",
+ * "/"), inject into an nftables command, or name a kernel-reserved link.
+ */
 static int name_check(const char *name, struct cella_error *err)
 {
 	if (!network_name_valid(name))
@@ -993,8 +999,15 @@ int cella_networks_ensure(struct cella_host *h, struct cella_error *err)
 	if (!count)
 		return -1;
 	if (sqlite3_step(count) == SQLITE_ROW && sqlite3_column_int(count, 0) == 0) {
-		json_t *config = json_pack("{s:s, s:s, s:s, s:s}", "ipv4.address", "auto", "ipv4.nat", "true",
-					   "ipv6.address", "auto", "ipv6.nat", "true");
+		/* IPv6 only where the kernel has it on */
+		char v6off[8] = "1";
+		struct cella_error ignored;
+		bool v6 = net_sysctl_read(-1, "ipv6/conf/all/disable_ipv6", v6off, sizeof(v6off), &ignored) == 0 &&
+			  !strcmp(v6off, "0");
+		json_t *config = json_pack("{s:s, s:s, s:s}", "ipv4.address", "auto", "ipv4.nat", "true",
+					   "ipv6.address", v6 ? "auto" : "none");
+		if (v6)
+			json_object_set_new(config, "ipv6.nat", json_string("true"));
 		int r = network_create_locked(h, DEFAULT_NETWORK, "Default network", config, err);
 		json_decref(config);
 		if (r < 0)
