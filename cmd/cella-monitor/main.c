@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
@@ -69,6 +70,7 @@ struct monitor {
 	char bundle[4096];
 	int listen_fd;
 	int master;                /* console pty master, -1 when down */
+	int slave;                 /* our hold on its slave (see guest_boot) */
 	bool master_idle;          /* its slave is closed: not polled until the next tick */
 	int init_pidfd;
 	pid_t init_pid;
@@ -236,6 +238,15 @@ static int guest_boot(struct monitor *m, struct cella_error *err)
 	int fl = fcntl(master, F_GETFL);
 	fcntl(master, F_SETFL, fl | O_NONBLOCK);
 	m->master = master;
+	/*
+	 * We hold the console's slave too: a guest init that opens /dev/console
+	 * for each message and closes it (systemd) would otherwise leave it
+	 * with no holder between messages, and the kernel drops what no one
+	 * has read yet when the last holder goes.
+	 */
+	if (m->slave >= 0)
+		close(m->slave);
+	m->slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	m->master_idle = false;
 	clock_gettime(CLOCK_MONOTONIC, &m->started_mono);
 	m->proc.started = m->started_mono;
@@ -254,7 +265,9 @@ fail:
 	m->init_pidfd = -1;
 	if (m->master >= 0)
 		close(m->master);
-	m->master = -1;
+	if (m->slave >= 0)
+		close(m->slave);
+	m->master = m->slave = -1;
 	m->init_pid = 0;
 	return -1;
 }
@@ -283,9 +296,11 @@ static void guest_down(struct monitor *m)
 		log_msg("<4>", "%s: %s", m->name, err.msg);
 	if (m->master >= 0)
 		close(m->master);
+	if (m->slave >= 0)
+		close(m->slave);
 	if (m->init_pidfd >= 0)
 		close(m->init_pidfd);
-	m->master = m->init_pidfd = -1;
+	m->master = m->slave = m->init_pidfd = -1;
 	m->init_pid = 0;
 	sysinfo_reset(&m->si);
 }
@@ -612,7 +627,7 @@ int main(int argc, char **argv)
 	const char *run_dir = NULL, *log_dir = NULL, *name = NULL;
 	bool daemonize = false;
 	struct cella_error err = { 0 };
-	struct monitor m = { .master = -1, .init_pidfd = -1, .log_fd = -1, .ready_fd = -1 };
+	struct monitor m = { .master = -1, .slave = -1, .init_pidfd = -1, .log_fd = -1, .ready_fd = -1 };
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
