@@ -442,6 +442,13 @@ int cmd_info(struct client *c, struct args *a, struct cella_error *err)
 		if (pid > 0)
 			printf("PID: %" JSON_INTEGER_FORMAT "\n", pid);
 		print_kv("", "Started", json_object_get(state, "started_at"));
+		/* how a stopped guest ended, also while cellad was away */
+		json_t *reason = json_object_get(state, "stop_reason");
+		if (json_is_string(reason))
+			printf("Stopped: %s (exit code %" JSON_INTEGER_FORMAT ")\n", json_string_value(reason),
+			       json_integer_value(json_object_get(state, "exit_code")));
+		if (json_integer_value(json_object_get(state, "boots")) > 1)
+			printf("Boots: %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(state, "boots")));
 		printf("\nResources:\n");
 		print_kv("  ", "Processes", json_object_get(state, "processes"));
 		v = json_object_get(json_object_get(state, "cpu"), "usage");
