@@ -25,6 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("CELLA_BUILD", REPO / "build")).resolve()
+os.environ["CELLA_NO_NETWORKS"] = "1"  # every cellad these tests start (Host.start, autostart) leaves the host's network alone
 CELLAD = BUILD / "cellad"
 CELLA = BUILD / "cella"
 MONITOR = BUILD / "cella-monitor"
@@ -85,7 +86,6 @@ class Host:
         self.proc = subprocess.Popen(
             [str(CELLAD), "--var-dir", str(self.var), "--run-dir", str(self.run),
              "--log-dir", str(self.log), "--socket", str(self.socket), *extra],
-            env=dict(os.environ, CELLA_NO_NETWORKS="1"),
             stdin=subprocess.DEVNULL, stdout=open(self.stderr, "a"), stderr=subprocess.STDOUT,
             start_new_session=True)
         ok = wait_for(lambda: self.socket.exists() and self._ping(), timeout=15)
