@@ -32,6 +32,8 @@
 # Exit status: 0 when everything ran (targets met or not), 1 on a failure.
 
 set -euo pipefail
+# cellad here runs in the host network namespace: it must make no network
+export CELLA_NO_NETWORKS=1
 
 N_START=${N_START:-30}
 N_EXEC=${N_EXEC:-100}

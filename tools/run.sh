@@ -6,6 +6,9 @@
 # Idempotent: the demo VPS is replaced on each run.
 set -euo pipefail
 build=${1:-build}
+# The demo VPS needs no network yet; managed networks (a bridge, NAT, forwarding
+# on the host) come with instance NICs, so the daemon this starts makes none.
+export CELLA_NO_NETWORKS=1
 cella=$build/cella
 name=${CELLA_DEMO_NAME:-demo}
 
