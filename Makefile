@@ -74,7 +74,7 @@ system-asan: unit-asan
 FUZZ_RUNS ?= 30000
 FUZZ_CC = clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DCELLA_VERSION='"fuzz"' -Iinclude -Ilib \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_LIBS = $$(pkg-config --cflags --libs jansson sqlite3 libarchive) \
+FUZZ_LIBS = $$(pkg-config --cflags --libs jansson sqlite3 libarchive libmnl libnftables) \
 	$$(pkg-config --exists libseccomp && pkg-config --libs libseccomp) -lpthread
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard lib/*.c lib/*.h include/cella/*.h) | build
