@@ -74,6 +74,8 @@ json_t *api_get(struct client *c, const char *path, struct cella_error *err);
  */
 json_t *api_do(struct client *c, const char *method, const char *path, json_t *body,
 	       struct cella_error *err);
+/* api_do() when the answer itself is not wanted. */
+int api_run(struct client *c, const char *method, const char *path, json_t *body, struct cella_error *err);
 /* Wait for an operation ("/1.0/operations/ID" or its id) and check its outcome. */
 json_t *operation_wait(struct client *c, const char *op, bool check, struct cella_error *err);
 /* "a/b c" -> "a%2Fb%20c" for a path segment or a query value (caller frees). */
@@ -192,6 +194,13 @@ void table_print(FILE *f, const struct table *t, enum format fmt);
 void yaml_print(FILE *f, const json_t *v);
 /* JSON (indented) or YAML of an API object; other formats fall back to YAML. */
 void value_print(FILE *f, const json_t *v, enum format fmt);
+/*
+ * A `list` command: GET path (recursion=1), print it as the API gave it for
+ * json/yaml, else as a table of ncols; `prepare` (may be NULL) turns the
+ * list into the rows (and takes it), `row` fills one row's cells.
+ */
+int list_show(struct client *c, const char *format, const char *path, const char **headers, size_t ncols,
+	      json_t *(*prepare)(json_t *list), void (*row)(json_t *item, char **cells), struct cella_error *err);
 /* "1.50GiB" */
 char *human_bytes(double n);
 

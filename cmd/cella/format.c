@@ -413,3 +413,35 @@ char *human_bytes(double n)
 	}
 	return u ? xasprintf("%.2f%s", n, units[u]) : xasprintf("%.0f%s", n, units[u]);
 }
+
+int list_show(struct client *c, const char *format, const char *path, const char **headers, size_t ncols,
+	      json_t *(*prepare)(json_t *list), void (*row)(json_t *item, char **cells), struct cella_error *err)
+{
+	enum format fmt = FMT_TABLE;
+	if (format_parse(format, &fmt, err) < 0)
+		return -1;
+	json_t *list = api_get(c, path, err);
+	if (!list)
+		return -1;
+	if (fmt == FMT_JSON || fmt == FMT_YAML) {
+		value_print(stdout, list, fmt);
+		json_decref(list);
+		return 0;
+	}
+	if (prepare)
+		list = prepare(list);
+	struct table t;
+	table_init(&t, ncols, headers);
+	char **cells = xmalloc0(ncols * sizeof(char *));
+	size_t i;
+	json_t *item;
+	json_array_foreach(list, i, item) {
+		row(item, cells);
+		table_add(&t, cells);
+	}
+	free(cells);
+	table_print(stdout, &t, fmt);
+	table_free(&t);
+	json_decref(list);
+	return 0;
+}

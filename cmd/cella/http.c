@@ -413,3 +413,12 @@ json_t *api_do(struct client *c, const char *method, const char *path, json_t *b
 	json_decref(v);
 	return op;
 }
+
+int api_run(struct client *c, const char *method, const char *path, json_t *body, struct cella_error *err)
+{
+	json_t *r = api_do(c, method, path, body, err);
+	if (!r)
+		return -1;
+	json_decref(r);
+	return 0;
+}

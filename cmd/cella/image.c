@@ -44,43 +44,25 @@ static const char *prop(const json_t *img, const char *key)
 	return json_string_value(json_object_get(json_object_get(img, "properties"), key)) ?: "";
 }
 
+static void image_row(json_t *img, char **cells)
+{
+	const char *fp = json_string_value(json_object_get(img, "fingerprint")) ?: "";
+	json_t *size = json_object_get(img, "size");
+
+	cells[0] = aliases_text(img, "\n");
+	cells[1] = strndup(fp, 12);
+	cells[2] = xstrdup(prop(img, "description"));
+	cells[3] = xstrdup(json_string_value(json_object_get(img, "architecture")) ?: prop(img, "architecture"));
+	cells[4] = json_is_number(size) ? human_bytes(json_number_value(size)) : xstrdup("");
+	cells[5] = xstrdup(json_string_value(json_object_get(img, "created_at")) ?: "");
+}
+
 static int image_list(struct client *c, struct args *a, struct cella_error *err)
 {
 	static const char *headers[] = { "ALIAS", "FINGERPRINT", "DESCRIPTION", "ARCHITECTURE", "SIZE",
 					 "CREATED AT" };
-	enum format fmt;
-	json_t *list, *img;
-	struct table t;
-	size_t i;
-
-	if (format_parse(a->format, &fmt, err) < 0)
-		return -1;
-	list = api_get(c, "/1.0/images?recursion=1", err);
-	if (!list)
-		return -1;
-	if (fmt == FMT_JSON || fmt == FMT_YAML) {
-		value_print(stdout, list, fmt);
-		json_decref(list);
-		return 0;
-	}
-	table_init(&t, 6, headers);
-	json_array_foreach(list, i, img) {
-		char *cells[6];
-		const char *fp = json_string_value(json_object_get(img, "fingerprint")) ?: "";
-		json_t *size = json_object_get(img, "size");
-
-		cells[0] = aliases_text(img, "\n");
-		cells[1] = strndup(fp, 12);
-		cells[2] = xstrdup(prop(img, "description"));
-		cells[3] = xstrdup(json_string_value(json_object_get(img, "architecture")) ?: prop(img, "architecture"));
-		cells[4] = json_is_number(size) ? human_bytes(json_number_value(size)) : xstrdup("");
-		cells[5] = xstrdup(json_string_value(json_object_get(img, "created_at")) ?: "");
-		table_add(&t, cells);
-	}
-	table_print(stdout, &t, fmt);
-	table_free(&t);
-	json_decref(list);
-	return 0;
+	return list_show(c, a->format, "/1.0/images?recursion=1", headers, ARRAY_SIZE(headers), NULL, image_row,
+			 err);
 }
 
 static int image_info(struct client *c, struct args *a, struct cella_error *err)
@@ -182,11 +164,8 @@ static int image_delete(struct client *c, struct args *a, struct cella_error *er
 {
 	for (int i = 0; i < a->npos; i++) {
 		cleanup_free char *path = image_path(a->pos[i]);
-		json_t *r = api_do(c, "DELETE", path, NULL, err);
-
-		if (!r)
+		if (api_run(c, "DELETE", path, NULL, err) < 0)
 			return -1;
-		json_decref(r);
 	}
 	return 0;
 }
@@ -207,46 +186,25 @@ static int alias_delete(struct client *c, struct args *a, struct cella_error *er
 {
 	cleanup_free char *e = url_escape(a->pos[0]);
 	cleanup_free char *path = xasprintf("/1.0/images/aliases/%s", e);
-	json_t *r = api_do(c, "DELETE", path, NULL, err);
-
-	if (!r)
+	if (api_run(c, "DELETE", path, NULL, err) < 0)
 		return -1;
-	json_decref(r);
 	return 0;
+}
+
+static void alias_row(json_t *v, char **cells)
+{
+	const char *target = json_string_value(json_object_get(v, "target")) ?: "";
+
+	cells[0] = xstrdup(json_string_value(json_object_get(v, "name")) ?: json_string_value(v) ?: "");
+	cells[1] = strndup(target, 12);
+	cells[2] = xstrdup(json_string_value(json_object_get(v, "description")) ?: "");
 }
 
 static int alias_list(struct client *c, struct args *a, struct cella_error *err)
 {
 	static const char *headers[] = { "ALIAS", "FINGERPRINT", "DESCRIPTION" };
-	enum format fmt;
-	json_t *list, *v;
-	struct table t;
-	size_t i;
-
-	if (format_parse(a->format, &fmt, err) < 0)
-		return -1;
-	list = api_get(c, "/1.0/images/aliases?recursion=1", err);
-	if (!list)
-		return -1;
-	if (fmt == FMT_JSON || fmt == FMT_YAML) {
-		value_print(stdout, list, fmt);
-		json_decref(list);
-		return 0;
-	}
-	table_init(&t, 3, headers);
-	json_array_foreach(list, i, v) {
-		char *cells[3];
-		const char *target = json_string_value(json_object_get(v, "target")) ?: "";
-
-		cells[0] = xstrdup(json_string_value(json_object_get(v, "name")) ?: json_string_value(v) ?: "");
-		cells[1] = strndup(target, 12);
-		cells[2] = xstrdup(json_string_value(json_object_get(v, "description")) ?: "");
-		table_add(&t, cells);
-	}
-	table_print(stdout, &t, fmt);
-	table_free(&t);
-	json_decref(list);
-	return 0;
+	return list_show(c, a->format, "/1.0/images/aliases?recursion=1", headers, ARRAY_SIZE(headers), NULL,
+			 alias_row, err);
 }
 
 static const struct subcommand alias_subs[] = {

@@ -17,41 +17,23 @@ static char *network_path(const char *name, const char *suffix)
 	return xasprintf("/1.0/networks/%s%s", e, suffix);
 }
 
+static void network_row(json_t *n, char **cells)
+{
+	json_t *cfg = json_object_get(n, "config");
+
+	cells[0] = xstrdup(json_string_value(json_object_get(n, "name")) ?: "");
+	cells[1] = xstrdup(json_string_value(json_object_get(n, "type")) ?: "");
+	cells[2] = xstrdup(json_string_value(json_object_get(cfg, "ipv4.address")) ?: "");
+	cells[3] = xstrdup(json_string_value(json_object_get(cfg, "ipv6.address")) ?: "");
+	cells[4] = xstrdup(json_string_value(json_object_get(n, "description")) ?: "");
+	cells[5] = xasprintf("%zu", json_array_size(json_object_get(n, "used_by")));
+}
+
 static int network_list(struct client *c, struct args *a, struct cella_error *err)
 {
 	static const char *headers[] = { "NAME", "TYPE", "IPV4", "IPV6", "DESCRIPTION", "USED BY" };
-	enum format fmt;
-	json_t *list, *n;
-	struct table t;
-	size_t i;
-
-	if (format_parse(a->format, &fmt, err) < 0)
-		return -1;
-	list = api_get(c, "/1.0/networks?recursion=1", err);
-	if (!list)
-		return -1;
-	if (fmt == FMT_JSON || fmt == FMT_YAML) {
-		value_print(stdout, list, fmt);
-		json_decref(list);
-		return 0;
-	}
-	table_init(&t, ARRAY_SIZE(headers), headers);
-	json_array_foreach(list, i, n) {
-		json_t *cfg = json_object_get(n, "config");
-		char *cells[ARRAY_SIZE(headers)];
-
-		cells[0] = xstrdup(json_string_value(json_object_get(n, "name")) ?: "");
-		cells[1] = xstrdup(json_string_value(json_object_get(n, "type")) ?: "");
-		cells[2] = xstrdup(json_string_value(json_object_get(cfg, "ipv4.address")) ?: "");
-		cells[3] = xstrdup(json_string_value(json_object_get(cfg, "ipv6.address")) ?: "");
-		cells[4] = xstrdup(json_string_value(json_object_get(n, "description")) ?: "");
-		cells[5] = xasprintf("%zu", json_array_size(json_object_get(n, "used_by")));
-		table_add(&t, cells);
-	}
-	table_print(stdout, &t, fmt);
-	table_free(&t);
-	json_decref(list);
-	return 0;
+	return list_show(c, a->format, "/1.0/networks?recursion=1", headers, ARRAY_SIZE(headers), NULL,
+			 network_row, err);
 }
 
 static int network_show(struct client *c, struct args *a, struct cella_error *err)
@@ -190,11 +172,8 @@ static int network_delete(struct client *c, struct args *a, struct cella_error *
 {
 	for (int i = 0; i < a->npos; i++) {
 		cleanup_free char *path = network_path(a->pos[i], "");
-		json_t *r = api_do(c, "DELETE", path, NULL, err);
-
-		if (!r)
+		if (api_run(c, "DELETE", path, NULL, err) < 0)
 			return -1;
-		json_decref(r);
 	}
 	return 0;
 }

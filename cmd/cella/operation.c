@@ -46,42 +46,28 @@ static json_t *ops_flatten(json_t *v)
 	return out;
 }
 
+static json_t *ops_rows(json_t *raw)
+{
+	json_t *list = ops_flatten(raw);
+	json_decref(raw);
+	return list;
+}
+
+static void operation_row(json_t *o, char **cells)
+{
+	cells[0] = xstrdup(json_string_value(json_object_get(o, "id")) ?: json_string_value(o) ?: "");
+	cells[1] = xstrdup(json_string_value(json_object_get(o, "class")) ?: "");
+	cells[2] = xstrdup(json_string_value(json_object_get(o, "description")) ?: "");
+	cells[3] = xstrdup(json_string_value(json_object_get(o, "status")) ?: "");
+	cells[4] = xstrdup(json_is_true(json_object_get(o, "may_cancel")) ? "YES" : "NO");
+	cells[5] = xstrdup(json_string_value(json_object_get(o, "created_at")) ?: "");
+}
+
 static int operation_list(struct client *c, struct args *a, struct cella_error *err)
 {
 	static const char *headers[] = { "ID", "CLASS", "DESCRIPTION", "STATUS", "CANCELABLE", "CREATED AT" };
-	enum format fmt;
-	json_t *raw, *list, *o;
-	struct table t;
-	size_t i;
-
-	if (format_parse(a->format, &fmt, err) < 0)
-		return -1;
-	raw = api_get(c, "/1.0/operations?recursion=1", err);
-	if (!raw)
-		return -1;
-	if (fmt == FMT_JSON || fmt == FMT_YAML) {
-		value_print(stdout, raw, fmt);
-		json_decref(raw);
-		return 0;
-	}
-	list = ops_flatten(raw);
-	json_decref(raw);
-	table_init(&t, 6, headers);
-	json_array_foreach(list, i, o) {
-		char *cells[6];
-
-		cells[0] = xstrdup(json_string_value(json_object_get(o, "id")) ?: json_string_value(o) ?: "");
-		cells[1] = xstrdup(json_string_value(json_object_get(o, "class")) ?: "");
-		cells[2] = xstrdup(json_string_value(json_object_get(o, "description")) ?: "");
-		cells[3] = xstrdup(json_string_value(json_object_get(o, "status")) ?: "");
-		cells[4] = xstrdup(json_is_true(json_object_get(o, "may_cancel")) ? "YES" : "NO");
-		cells[5] = xstrdup(json_string_value(json_object_get(o, "created_at")) ?: "");
-		table_add(&t, cells);
-	}
-	table_print(stdout, &t, fmt);
-	table_free(&t);
-	json_decref(list);
-	return 0;
+	return list_show(c, a->format, "/1.0/operations?recursion=1", headers, ARRAY_SIZE(headers), ops_rows,
+			 operation_row, err);
 }
 
 static int operation_show(struct client *c, struct args *a, struct cella_error *err)
@@ -113,11 +99,8 @@ static int operation_wait_cmd(struct client *c, struct args *a, struct cella_err
 static int operation_cancel(struct client *c, struct args *a, struct cella_error *err)
 {
 	cleanup_free char *path = op_path(a->pos[0]);
-	json_t *r = api_do(c, "DELETE", path, NULL, err);
-
-	if (!r)
+	if (api_run(c, "DELETE", path, NULL, err) < 0)
 		return -1;
-	json_decref(r);
 	return 0;
 }
 

@@ -20,40 +20,21 @@ static char *profile_path(const char *name)
 	return xasprintf("/1.0/profiles/%s", e);
 }
 
+static void profile_row(json_t *p, char **cells)
+{
+	const char *n = json_is_string(p) ? json_string_value(p) : json_string_value(json_object_get(p, "name"));
+	const char *slash = n ? strrchr(n, '/') : NULL;
+
+	cells[0] = xstrdup(slash ? slash + 1 : n ? n : "");
+	cells[1] = xstrdup(json_string_value(json_object_get(p, "description")) ?: "");
+	cells[2] = xasprintf("%zu", json_array_size(json_object_get(p, "used_by")));
+}
+
 static int profile_list(struct client *c, struct args *a, struct cella_error *err)
 {
 	static const char *headers[] = { "NAME", "DESCRIPTION", "USED BY" };
-	enum format fmt;
-	json_t *list, *p;
-	struct table t;
-	size_t i;
-
-	if (format_parse(a->format, &fmt, err) < 0)
-		return -1;
-	list = api_get(c, "/1.0/profiles?recursion=1", err);
-	if (!list)
-		return -1;
-	if (fmt == FMT_JSON || fmt == FMT_YAML) {
-		value_print(stdout, list, fmt);
-		json_decref(list);
-		return 0;
-	}
-	table_init(&t, 3, headers);
-	json_array_foreach(list, i, p) {
-		char *cells[3];
-		const char *n = json_is_string(p) ? json_string_value(p)
-						  : json_string_value(json_object_get(p, "name"));
-		const char *slash = n ? strrchr(n, '/') : NULL;
-
-		cells[0] = xstrdup(slash ? slash + 1 : n ? n : "");
-		cells[1] = xstrdup(json_string_value(json_object_get(p, "description")) ?: "");
-		cells[2] = xasprintf("%zu", json_array_size(json_object_get(p, "used_by")));
-		table_add(&t, cells);
-	}
-	table_print(stdout, &t, fmt);
-	table_free(&t);
-	json_decref(list);
-	return 0;
+	return list_show(c, a->format, "/1.0/profiles?recursion=1", headers, ARRAY_SIZE(headers), NULL,
+			 profile_row, err);
 }
 
 static int profile_show(struct client *c, struct args *a, struct cella_error *err)
@@ -87,11 +68,8 @@ static int profile_delete(struct client *c, struct args *a, struct cella_error *
 {
 	for (int i = 0; i < a->npos; i++) {
 		cleanup_free char *path = profile_path(a->pos[i]);
-		json_t *r = api_do(c, "DELETE", path, NULL, err);
-
-		if (!r)
+		if (api_run(c, "DELETE", path, NULL, err) < 0)
 			return -1;
-		json_decref(r);
 	}
 	return 0;
 }

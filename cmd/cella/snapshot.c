@@ -67,39 +67,19 @@ static int snapshot_create(struct client *c, struct args *a, struct cella_error 
 	return 0;
 }
 
+static void snapshot_row(json_t *v, char **cells)
+{
+	cells[0] = xstrdup(snap_name(v));
+	cells[1] = xstrdup(json_string_value(json_object_get(v, "created_at")) ?: "");
+	cells[2] = xstrdup(json_is_true(json_object_get(v, "stateful")) ? "YES" : "NO");
+}
+
 static int snapshot_list(struct client *c, struct args *a, struct cella_error *err)
 {
 	static const char *headers[] = { "NAME", "TAKEN AT", "STATEFUL" };
 	cleanup_free char *base = snap_path(a->pos[0], NULL);
 	cleanup_free char *path = xasprintf("%s?recursion=1", base);
-	enum format fmt;
-	json_t *list, *v;
-	struct table t;
-	size_t i;
-
-	if (format_parse(a->format, &fmt, err) < 0)
-		return -1;
-	list = api_get(c, path, err);
-	if (!list)
-		return -1;
-	if (fmt == FMT_JSON || fmt == FMT_YAML) {
-		value_print(stdout, list, fmt);
-		json_decref(list);
-		return 0;
-	}
-	table_init(&t, 3, headers);
-	json_array_foreach(list, i, v) {
-		char *cells[3];
-
-		cells[0] = xstrdup(snap_name(v));
-		cells[1] = xstrdup(json_string_value(json_object_get(v, "created_at")) ?: "");
-		cells[2] = xstrdup(json_is_true(json_object_get(v, "stateful")) ? "YES" : "NO");
-		table_add(&t, cells);
-	}
-	table_print(stdout, &t, fmt);
-	table_free(&t);
-	json_decref(list);
-	return 0;
+	return list_show(c, a->format, path, headers, ARRAY_SIZE(headers), NULL, snapshot_row, err);
 }
 
 static int snapshot_restore(struct client *c, struct args *a, struct cella_error *err)
@@ -121,11 +101,8 @@ static int snapshot_delete(struct client *c, struct args *a, struct cella_error 
 {
 	for (int i = 1; i < a->npos; i++) {
 		cleanup_free char *path = snap_path(a->pos[0], a->pos[i]);
-		json_t *r = api_do(c, "DELETE", path, NULL, err);
-
-		if (!r)
+		if (api_run(c, "DELETE", path, NULL, err) < 0)
 			return -1;
-		json_decref(r);
 	}
 	return 0;
 }
