@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -940,32 +939,10 @@ static int monitor_spawn(struct cella_host *h, const char *name, struct cella_er
 	snprintf(fdarg, sizeof(fdarg), "%d", 3);
 	char *const argv[] = { "cella-monitor", "--run-dir", h->run_dir, "--log-dir", h->log_dir, "--name",
 			       (char *)name, "--ready-fd", fdarg, "--daemonize", NULL };
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, nullfd, 0);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 3);
 	/* the sealed view as fd 4, executed through /proc (the monitor closes it) */
-	if (exe_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, exe_fd, 4);
-	/* nothing of ours beyond these */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 5);
-	posix_spawnattr_t sa;
-	posix_spawnattr_init(&sa);
-	sigset_t none;
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&sa, &none);
-	/* nothing of cellad's dispositions (it ignores SIGPIPE) */
-	sigset_t all;
-	sigfillset(&all);
-	posix_spawnattr_setsigdefault(&sa, &all);
-	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	extern char **environ;
+	const int fds[] = { nullfd, logfd, logfd, pipefd[1], exe_fd };
 	pid_t pid;
-	int e = posix_spawn(&pid, exe_fd >= 0 ? "/proc/self/fd/4" : monitor, &fa, &sa, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&sa);
+	int e = spawn_clean(&pid, exe_fd >= 0 ? "/proc/self/fd/4" : monitor, argv, fds, exe_fd >= 0 ? 5 : 4, true);
 	close(pipefd[1]);
 	if (e)
 		return cella_error_set(err, e, "run %s", monitor);
@@ -1573,29 +1550,9 @@ static int exec_spawn(struct cella_host *h, const char *name, const json_t *conf
 		argv[a++] = x->argv[i];
 	argv[a] = NULL;
 
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, x->stdin_fd, 0);
-	posix_spawn_file_actions_adddup2(&fa, x->stdout_fd, 1);
-	posix_spawn_file_actions_adddup2(&fa, x->stderr_fd, 2);
-	if (exe_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, exe_fd, 3);
-	posix_spawn_file_actions_addclosefrom_np(&fa, exe_fd >= 0 ? 4 : 3);
-	posix_spawnattr_t sa;
-	posix_spawnattr_init(&sa);
-	sigset_t none;
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&sa, &none);
-	/* nothing of cellad's dispositions (it ignores SIGPIPE) */
-	sigset_t all;
-	sigfillset(&all);
-	posix_spawnattr_setsigdefault(&sa, &all);
-	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	extern char **environ;
+	const int fds[] = { x->stdin_fd, x->stdout_fd, x->stderr_fd, exe_fd };
 	pid_t pid;
-	int e = posix_spawn(&pid, exe_fd >= 0 ? "/proc/self/fd/3" : runtime, &fa, &sa, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&sa);
+	int e = spawn_clean(&pid, exe_fd >= 0 ? "/proc/self/fd/3" : runtime, argv, fds, exe_fd >= 0 ? 4 : 3, true);
 	if (e)
 		return cella_error_set(err, e, "run %s", runtime);
 	/* signals from the caller reach the process (cella-runtime exec forwards them) */

@@ -22,7 +22,6 @@
 #include <sys/fsuid.h>
 #include <linux/btrfs.h>
 #include <linux/loop.h>
-#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -447,25 +446,12 @@ long long tree_usage(const char *path)
  */
 static int run_tool(char *const argv[], struct cella_error *err)
 {
-	extern char **environ;
+	cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		return cella_error_set(err, errno, "open /dev/null");
+	const int fds[] = { null, null, null };
 	pid_t pid;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	/* a clean signal state: we may run in a thread of cellad's, with signals blocked */
-	posix_spawnattr_t sa;
-	posix_spawnattr_init(&sa);
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&sa, &none);
-	posix_spawnattr_setsigdefault(&sa, &all);
-	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	int e = posix_spawn(&pid, argv[0], &fa, &sa, argv, environ);
-	posix_spawnattr_destroy(&sa);
-	posix_spawn_file_actions_destroy(&fa);
+	int e = spawn_clean(&pid, argv[0], argv, fds, 3, false);
 	if (e)
 		return cella_error_set(err, e, "run %s", argv[0]);
 	int ws;

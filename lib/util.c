@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -317,4 +318,29 @@ ssize_t fd_recv(int sock, void *buf, size_t len, int *fd)
 	if (!n)
 		*fd = -1;
 	return r;
+}
+
+int spawn_clean(pid_t *pid, const char *path, char *const argv[], const int *fds, size_t n, bool new_session)
+{
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	for (size_t i = 0; i < n; i++)
+		posix_spawn_file_actions_adddup2(&fa, fds[i], (int)i);
+	/* nothing else of ours */
+	posix_spawn_file_actions_addclosefrom_np(&fa, (int)n);
+	posix_spawnattr_t sa;
+	posix_spawnattr_init(&sa);
+	/* no blocked signal, no disposition of the caller's (cellad ignores SIGPIPE) */
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setsigdefault(&sa, &all);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					      (new_session ? POSIX_SPAWN_SETSID : 0));
+	int e = posix_spawn(pid, path, &fa, &sa, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&sa);
+	return e;
 }

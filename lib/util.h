@@ -68,5 +68,8 @@ void strv_free(char **v);
 unsigned long long proc_start_time(pid_t pid, char *state);
 /* A container or component name: [A-Za-z0-9][A-Za-z0-9_.+-]*, <= 255 bytes, not "." or "..". */
 bool name_is_valid(const char *s);
+/* posix_spawn() path with fds[i] as its fd i and nothing else open, every
+ * signal default and unblocked, in a session of its own if asked; an errno. */
+int spawn_clean(pid_t *pid, const char *path, char *const argv[], const int *fds, size_t n, bool new_session);
 
 #endif
