@@ -114,6 +114,21 @@ sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql, struct cella_error *err)
 	return st;
 }
 
+int db_run1(sqlite3 *db, const char *sql, const char *text, long long id, const char *what,
+	    struct cella_error *err)
+{
+	cleanup_stmt sqlite3_stmt *st = db_prepare(db, sql, err);
+	if (!st)
+		return -1;
+	if (text)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_error(db, err, what);
+	return 0;
+}
+
 int db_begin(sqlite3 *db, struct cella_error *err)
 {
 	return db_exec(db, "BEGIN IMMEDIATE", err);

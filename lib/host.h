@@ -45,6 +45,9 @@ int db_open(const char *path, sqlite3 **out, struct cella_error *err);
 int db_exec(sqlite3 *db, const char *sql, struct cella_error *err);
 /* Prepare `sql`; on failure err names it. */
 sqlite3_stmt *db_prepare(sqlite3 *db, const char *sql, struct cella_error *err);
+/* One statement, one parameter (text, or the int64 id when text is NULL), no result rows. */
+int db_run1(sqlite3 *db, const char *sql, const char *text, long long id, const char *what,
+	    struct cella_error *err);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK */
 int db_begin(sqlite3 *db, struct cella_error *err);
 int db_commit(sqlite3 *db, struct cella_error *err);

@@ -268,12 +268,8 @@ int cella_image_alias_delete(struct cella_host *h, const char *alias, struct cel
 {
 	if (alias_check(alias, err) < 0)
 		return -1;
-	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM image_aliases WHERE name = ?", err);
-	if (!st)
+	if (db_run1(host_db(h), "DELETE FROM image_aliases WHERE name = ?", alias, 0, "alias", err) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, alias, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(host_db(h), err, "alias");
 	if (sqlite3_changes(host_db(h)) == 0)
 		return cella_error_set(err, ENOENT, "alias `%s` not found", alias);
 	return 0;
@@ -326,16 +322,8 @@ int cella_image_delete(struct cella_host *h, const char *ref, struct cella_error
 			goto fail;
 		}
 	}
-	{
-		cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM images WHERE fingerprint = ?", err);
-		if (!st)
-			goto fail;
-		sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			db_error(host_db(h), err, "delete image");
-			goto fail;
-		}
-	}
+	if (db_run1(host_db(h), "DELETE FROM images WHERE fingerprint = ?", fp, 0, "delete image", err) < 0)
+		goto fail;
 	/* Out of the way first (rename is atomic), removed after the commit. */
 	char gone[FP_LEN + 32];
 	snprintf(gone, sizeof(gone), ".del-%s-%d", fp, (int)getpid());

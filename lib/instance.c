@@ -1221,7 +1221,6 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 	cleanup_free char *rdir = run_dir(h, name);
 	cleanup_free char *logs = xasprintf("%s/%s", h->log_dir, name);
 	cleanup_free char *img = disk_image(h, name);
-	cleanup_stmt sqlite3_stmt *st = NULL;
 	if (inst_running(h, name)) {
 		if (!force) {
 			cella_error_set(err, EBUSY, "instance `%s` is running: stop it first, or force", name);
@@ -1242,14 +1241,8 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 	}
 	tree_remove(rdir);
 	tree_remove(logs);
-	st = db_prepare(host_db(h), "DELETE FROM instances WHERE id = ?", err);
-	if (!st)
+	if (db_run1(host_db(h), "DELETE FROM instances WHERE id = ?", NULL, r.id, "delete instance", err) < 0)
 		goto out;
-	sqlite3_bind_int64(st, 1, r.id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_error(host_db(h), err, "delete instance");
-		goto out;
-	}
 	ret = 0;
 out:
 	inst_row_free(&r);

@@ -790,13 +790,7 @@ static int row_write(struct cella_host *h, const char *sql, const char *name, co
 
 static int row_delete(struct cella_host *h, const char *name, struct cella_error *err)
 {
-	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM networks WHERE name = ?", err);
-	if (!st)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(host_db(h), err, "delete network");
-	return 0;
+	return db_run1(host_db(h), "DELETE FROM networks WHERE name = ?", name, 0, "delete network", err);
 }
 
 static bool network_exists(struct cella_host *h, const char *name)

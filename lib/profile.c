@@ -177,11 +177,5 @@ int cella_profile_delete(struct cella_host *h, const char *name, struct cella_er
 		return cella_error_set(err, EBUSY, "profile `default` cannot be deleted");
 	if (users)
 		return cella_error_set(err, EBUSY, "profile `%s` is used by %zu instance(s)", name, users);
-	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM profiles WHERE name = ?", err);
-	if (!st)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(host_db(h), err, "delete profile");
-	return 0;
+	return db_run1(host_db(h), "DELETE FROM profiles WHERE name = ?", name, 0, "delete profile", err);
 }

@@ -187,11 +187,7 @@ static void rows_sweep(struct cella_host *h, json_t *report)
 	json_t *v;
 	json_array_foreach(gone, i, v) {
 		const char *name = json_string_value(v);
-		cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "DELETE FROM instances WHERE name = ?", &err);
-		if (!st)
-			continue;
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_DONE) {
+		if (db_run1(host_db(h), "DELETE FROM instances WHERE name = ?", name, 0, "recovery", &err) == 0) {
 			instance_umount(h, name);
 			cleanup_free char *rdir = xasprintf("%s/instances/%s", h->run_dir, name);
 			tree_remove(rdir);
@@ -210,13 +206,10 @@ static void rows_sweep(struct cella_host *h, json_t *report)
 			json_array_append_new(dead, json_integer(sqlite3_column_int64(st, 0)));
 	}
 	json_array_foreach(dead, i, v) {
-		cleanup_stmt sqlite3_stmt *del = db_prepare(host_db(h), "DELETE FROM snapshots WHERE id = ?", &err);
-		if (del) {
-			sqlite3_bind_int64(del, 1, json_integer_value(v));
-			sqlite3_step(del);
+		if (db_run1(host_db(h), "DELETE FROM snapshots WHERE id = ?", NULL, json_integer_value(v), "recovery",
+			    &err) == 0)
 			json_array_append_new(report, json_sprintf("finished the delete of snapshot #%lld",
 								   (long long)json_integer_value(v)));
-		}
 	}
 	json_decref(dead);
 }

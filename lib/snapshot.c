@@ -192,21 +192,14 @@ int cella_snapshot_delete(struct cella_host *h, const char *name, const char *sn
 		return -1;
 	long long id;
 	cleanup_free char *dir = snap_dir(h, name, snap ? snap : "");
-	cleanup_stmt sqlite3_stmt *st = NULL;
 	if (snap_name_check(snap, err) < 0 || (id = snap_id(h, r.id, name, snap, err)) < 0)
 		goto out;
 	if (tree_remove(dir) < 0) {
 		cella_error_set(err, errno, "remove snapshot `%s/%s`", name, snap);
 		goto out;
 	}
-	st = db_prepare(host_db(h), "DELETE FROM snapshots WHERE id = ?", err);
-	if (!st)
+	if (db_run1(host_db(h), "DELETE FROM snapshots WHERE id = ?", NULL, id, "delete snapshot", err) < 0)
 		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_error(host_db(h), err, "delete snapshot");
-		goto out;
-	}
 	ret = 0;
 out:
 	inst_row_free(&r);
