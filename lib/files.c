@@ -155,7 +155,7 @@ static void child_enter(struct file_op *op, int userns, int mntns, int rootfd)
 static int file_op_run(struct cella_host *h, const char *name, struct file_op *op, json_t **meta,
 		       struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
 	int ret = -1;
@@ -239,7 +239,6 @@ static int file_op_run(struct cella_host *h, const char *name, struct file_op *o
 out:
 	if (mounted)
 		instance_umount(h, name);
-	inst_row_free(&r);
 	return ret;
 }
 

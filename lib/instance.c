@@ -513,10 +513,9 @@ json_t *cella_instance_list(struct cella_host *h, struct cella_error *err)
 	json_t *a = json_array();
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct inst_row r = { 0 };
+		cleanup_inst_row struct inst_row r = { 0 };
 		row_fill(st, &r);
 		json_array_append_new(a, inst_object(h, &r));
-		inst_row_free(&r);
 	}
 	if (rc != SQLITE_DONE) {
 		json_decref(a);
@@ -541,17 +540,15 @@ int cella_instance_exists(struct cella_host *h, const char *name, struct cella_e
 
 json_t *cella_instance_get(struct cella_host *h, const char *name, struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return NULL;
-	json_t *o = inst_object(h, &r);
-	inst_row_free(&r);
-	return o;
+	return inst_object(h, &r);
 }
 
 json_t *cella_instance_state(struct cella_host *h, const char *name, struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return NULL;
 	json_t *mon = NULL;
@@ -584,7 +581,6 @@ json_t *cella_instance_state(struct cella_host *h, const char *name, struct cell
 	json_object_set_new(s, "disk", json_pack("{s:{s:I}}", "root", "usage", (json_int_t)tree_usage(upper)));
 	json_object_set_new(s, "network", json_object());
 	json_decref(mon);
-	inst_row_free(&r);
 	return s;
 }
 
@@ -797,7 +793,7 @@ int cella_instance_create(struct cella_host *h, const json_t *req, struct cella_
 	if (stype && !strcmp(stype, "copy"))
 		return cella_instance_copy(h, json_string_value(json_object_get(source, "source")), name, err);
 
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	int ret = -1;
 	snprintf(r.name, sizeof(r.name), "%s", name);
 	snprintf(r.type, sizeof(r.type), "vps");
@@ -846,7 +842,6 @@ int cella_instance_create(struct cella_host *h, const json_t *req, struct cella_
 	}
 	ret = instance_create_from(h, &r, NULL, err);
 out:
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -1085,7 +1080,7 @@ int cella_instance_start(struct cella_host *h, const char *name, struct cella_er
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	json_t *config = NULL;
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
@@ -1118,7 +1113,6 @@ int cella_instance_start(struct cella_host *h, const char *name, struct cella_er
 	ret = 0;
 out:
 	json_decref(config);
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -1159,13 +1153,12 @@ int cella_instance_stop(struct cella_host *h, const char *name, bool force, int 
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
 	int ret = inst_stop(h, name, force, timeout, false, err);
 	if (ret == 0)
 		volatile_set(h, &r, "volatile.last_state.power", "STOPPED");
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -1174,10 +1167,9 @@ int cella_instance_restart(struct cella_host *h, const char *name, bool force, i
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
-	inst_row_free(&r);
 	if (!inst_running(h, name))
 		return cella_instance_start(h, name, err);
 	return inst_stop(h, name, force, timeout, true, err);
@@ -1185,10 +1177,9 @@ int cella_instance_restart(struct cella_host *h, const char *name, bool force, i
 
 int cella_instance_freeze(struct cella_host *h, const char *name, struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
-	inst_row_free(&r);
 	if (!inst_running(h, name))
 		return cella_error_set(err, EALREADY, "instance `%s` is not running", name);
 	return cella_container_pause(&h->rt, name, err);
@@ -1196,10 +1187,9 @@ int cella_instance_freeze(struct cella_host *h, const char *name, struct cella_e
 
 int cella_instance_unfreeze(struct cella_host *h, const char *name, struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
-	inst_row_free(&r);
 	if (strcmp(inst_status(h, name, NULL), "Frozen"))
 		return cella_error_set(err, EALREADY, "instance `%s` is not frozen", name);
 	return cella_container_resume(&h->rt, name, err);
@@ -1212,7 +1202,7 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
@@ -1245,7 +1235,6 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 		goto out;
 	ret = 0;
 out:
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -1254,14 +1243,12 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
-	if (name_check("instance", new_name, err) < 0) {
-		inst_row_free(&r);
+	if (name_check("instance", new_name, err) < 0)
 		return -1;
-	}
 	cleanup_free char *from = layer_dir(h, name), *to = layer_dir(h, new_name);
 	cleanup_free char *sfrom = xasprintf("%s/snapshots/%s", h->var_dir, name);
 	cleanup_free char *sto = xasprintf("%s/snapshots/%s", h->var_dir, new_name);
@@ -1324,7 +1311,6 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 	ret = 0;
 out:
 	unlink(marker);
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -1345,7 +1331,7 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 	const char *restore = json_string_value(json_object_get(req, "restore"));
 	if (restore)
 		return cella_snapshot_restore(h, name, restore, err);
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	int ret = -1;
 	json_t *newconf = NULL, *expanded = NULL;
 	if (inst_load(h, name, &r, err) < 0)
@@ -1437,7 +1423,6 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 out:
 	json_decref(newconf);
 	json_decref(expanded);
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -1576,7 +1561,7 @@ static int exec_spawn(struct cella_host *h, const char *name, const json_t *conf
 int cella_instance_exec(struct cella_host *h, const char *name, const struct cella_instance_exec *x, int *status,
 			struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
 	json_t *config = NULL;
@@ -1591,16 +1576,14 @@ int cella_instance_exec(struct cella_host *h, const char *name, const struct cel
 		ret = exec_spawn(h, name, config, x, status, err);
 out:
 	json_decref(config);
-	inst_row_free(&r);
 	return ret;
 }
 
 int cella_instance_console_open(struct cella_host *h, const char *name, struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
-	inst_row_free(&r);
 	int fd = monitor_connect(h, name);
 	if (fd < 0)
 		return cella_error_set(err, EALREADY, "instance `%s` is not running", name);
@@ -1627,10 +1610,9 @@ int cella_instance_watch(struct cella_host *h, const char *name, struct cella_er
 
 char *cella_instance_console_log(struct cella_host *h, const char *name, struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return NULL;
-	inst_row_free(&r);
 	cleanup_free char *path = xasprintf("%s/%s/console.log", h->log_dir, name);
 	if (access(path, F_OK) < 0)
 		return xstrdup("");

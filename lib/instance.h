@@ -33,6 +33,7 @@ static inline void cleanup_instance_lockp(struct instance_lock *l) { instance_un
 bool instance_name_valid(const char *s);
 int inst_load(struct cella_host *h, const char *name, struct inst_row *r, struct cella_error *err);
 void inst_row_free(struct inst_row *r);
+#define cleanup_inst_row __attribute__((cleanup(inst_row_free)))
 int inst_expand(struct cella_host *h, const struct inst_row *r, json_t **config, json_t **devices,
 		struct cella_error *err);
 int devices_validate(const json_t *devices, struct cella_error *err);

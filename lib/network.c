@@ -651,7 +651,7 @@ static json_t *used_by(struct cella_host *h, const char *name)
 	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT name FROM instances ORDER BY name", &err);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *inst = (const char *)sqlite3_column_text(st, 0);
-		struct inst_row r = { 0 };
+		cleanup_inst_row struct inst_row r = { 0 };
 		json_t *config = NULL, *devices = NULL;
 		if (inst_load(h, inst, &r, &err) == 0 && inst_expand(h, &r, &config, &devices, &err) == 0) {
 			const char *k;
@@ -667,7 +667,6 @@ static json_t *used_by(struct cella_host *h, const char *name)
 		}
 		json_decref(config);
 		json_decref(devices);
-		inst_row_free(&r);
 	}
 	return a;
 }

@@ -98,7 +98,7 @@ static int layer_snapshot(struct cella_host *h, const char *name, const char *di
 
 json_t *cella_snapshot_list(struct cella_host *h, const char *name, struct cella_error *err)
 {
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, err) < 0)
 		return NULL;
 	cleanup_stmt sqlite3_stmt *st =
@@ -111,7 +111,6 @@ json_t *cella_snapshot_list(struct cella_host *h, const char *name, struct cella
 			json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", sqlite3_column_text(st, 0),
 							   "created_at", sqlite3_column_text(st, 1), "stateful", 0));
 	}
-	inst_row_free(&r);
 	return a;
 }
 
@@ -123,7 +122,7 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
@@ -164,7 +163,6 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 	}
 	ret = 0;
 out:
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -186,7 +184,7 @@ int cella_snapshot_delete(struct cella_host *h, const char *name, const char *sn
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
@@ -202,7 +200,6 @@ int cella_snapshot_delete(struct cella_host *h, const char *name, const char *sn
 		goto out;
 	ret = 0;
 out:
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -212,7 +209,7 @@ int cella_snapshot_restore(struct cella_host *h, const char *name, const char *s
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 };
 	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
@@ -269,7 +266,6 @@ int cella_snapshot_restore(struct cella_host *h, const char *name, const char *s
 	}
 	ret = 0;
 out:
-	inst_row_free(&r);
 	return ret;
 }
 
@@ -285,7 +281,7 @@ int cella_instance_copy(struct cella_host *h, const char *source, const char *ta
 	cleanup_instance_lock struct instance_lock lock = { -1 };
 	if (instance_lock(h, src, &lock, err) < 0)
 		return -1;
-	struct inst_row r = { 0 }, n = { 0 };
+	cleanup_inst_row struct inst_row r = { 0 }, n = { 0 };
 	int ret = -1;
 	if (inst_load(h, src, &r, err) < 0)
 		return -1;
@@ -327,7 +323,5 @@ int cella_instance_copy(struct cella_host *h, const char *source, const char *ta
 	if (!snap)
 		tree_remove(tmp);
 out:
-	inst_row_free(&r);
-	inst_row_free(&n);
 	return ret;
 }

@@ -80,6 +80,8 @@ int api_run(struct client *c, const char *method, const char *path, json_t *body
 json_t *operation_wait(struct client *c, const char *op, bool check, struct cella_error *err);
 /* "a/b c" -> "a%2Fb%20c" for a path segment or a query value (caller frees). */
 char *url_escape(const char *s);
+/* "/1.0/COLLECTION/NAME-escaped" followed by SUFFIX (or nothing); caller frees. */
+char *api_path(const char *collection, const char *name, const char *suffix);
 
 /* ---- websockets (ws.c) ---- */
 

@@ -131,27 +131,21 @@ void config_value_print(const json_t *v)
 	}
 }
 
-static char *inst_path(const char *name)
-{
-	cleanup_free char *e = url_escape(name);
-	return xasprintf("/1.0/instances/%s", e);
-}
-
 static int config_set(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	return object_modify(c, path, false, config_set_pairs, a, err);
 }
 
 static int config_unset(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	return object_modify(c, path, false, config_unset_keys, a, err);
 }
 
 static int config_get(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	json_t *obj = api_get(c, path, err);
 
 	if (!obj)
@@ -164,7 +158,7 @@ static int config_get(struct client *c, struct args *a, struct cella_error *err)
 
 static int config_show(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	json_t *obj = api_get(c, path, err), *w;
 	static const char *const keep[] = { "architecture", "ephemeral", "stateful", "type", "name" };
 
@@ -190,7 +184,7 @@ static int config_show(struct client *c, struct args *a, struct cella_error *err
 
 static int config_edit(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	return object_edit(c, path, false, err);
 }
 
@@ -231,19 +225,19 @@ static int device_remove_fn(json_t *w, struct args *a, struct cella_error *err)
 
 static int device_add(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	return object_modify(c, path, false, device_add_fn, a, err);
 }
 
 static int device_remove(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	return object_modify(c, path, false, device_remove_fn, a, err);
 }
 
 static int device_list(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	json_t *obj = api_get(c, path, err), *d;
 	const char *key;
 
@@ -257,7 +251,7 @@ static int device_list(struct client *c, struct args *a, struct cella_error *err
 
 static int device_show(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = inst_path(a->pos[0]);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	json_t *obj = api_get(c, path, err);
 
 	if (!obj)

@@ -385,8 +385,7 @@ out:
 
 int exec_run(struct client *c, const char *name, json_t *req, bool interactive, struct cella_error *err)
 {
-	cleanup_free char *esc = url_escape(name);
-	cleanup_free char *path = xasprintf("/1.0/instances/%s/exec", esc);
+	cleanup_free char *path = api_path("instances", name, "/exec");
 	struct session s = { .interactive = interactive };
 	struct term_state term = { 0 };
 	const char *op_id = NULL;
@@ -524,8 +523,7 @@ int cmd_shell(struct client *c, struct args *a, struct cella_error *err)
 
 int cmd_console(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *esc = url_escape(a->pos[0]);
-	cleanup_free char *path = xasprintf("/1.0/instances/%s/console", esc);
+	cleanup_free char *path = api_path("instances", a->pos[0], "/console");
 	struct session s = { .console = true };
 	struct term_state term = { 0 };
 	const char *op_id;

@@ -288,6 +288,12 @@ char *url_escape(const char *s)
 	return out;
 }
 
+char *api_path(const char *collection, const char *name, const char *suffix)
+{
+	cleanup_free char *e = url_escape(name);
+	return xasprintf("/1.0/%s/%s%s", collection, e, suffix ?: "");
+}
+
 /* The message of an error answer: the envelope's "error", else the status. */
 static int error_from_response(const struct http_response *r, json_t *root, struct cella_error *err)
 {

@@ -17,12 +17,6 @@ const struct opt image_opts[] = {
 	OPT_END
 };
 
-static char *image_path(const char *id)
-{
-	cleanup_free char *e = url_escape(id);
-	return xasprintf("/1.0/images/%s", e);
-}
-
 static char *aliases_text(const json_t *img, const char *sep)
 {
 	json_t *v;
@@ -67,7 +61,7 @@ static int image_list(struct client *c, struct args *a, struct cella_error *err)
 
 static int image_info(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = image_path(a->pos[0]);
+	cleanup_free char *path = api_path("images", a->pos[0], NULL);
 	cleanup_free char *aliases = NULL;
 	json_t *img = api_get(c, path, err), *size, *props, *v;
 	const char *key;
@@ -163,7 +157,7 @@ static int image_import(struct client *c, struct args *a, struct cella_error *er
 static int image_delete(struct client *c, struct args *a, struct cella_error *err)
 {
 	for (int i = 0; i < a->npos; i++) {
-		cleanup_free char *path = image_path(a->pos[i]);
+		cleanup_free char *path = api_path("images", a->pos[i], NULL);
 		if (api_run(c, "DELETE", path, NULL, err) < 0)
 			return -1;
 	}
@@ -184,8 +178,7 @@ static int alias_create(struct client *c, struct args *a, struct cella_error *er
 
 static int alias_delete(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *e = url_escape(a->pos[0]);
-	cleanup_free char *path = xasprintf("/1.0/images/aliases/%s", e);
+	cleanup_free char *path = api_path("images/aliases", a->pos[0], NULL);
 	if (api_run(c, "DELETE", path, NULL, err) < 0)
 		return -1;
 	return 0;

@@ -50,12 +50,6 @@ static bool looks_like_fingerprint(const char *s)
 	return n >= 12;
 }
 
-static char *instance_path(const char *name, const char *suffix)
-{
-	cleanup_free char *e = url_escape(name);
-	return xasprintf("/1.0/instances/%s%s", e, suffix ? suffix : "");
-}
-
 static int instance_create(struct client *c, struct args *a, struct cella_error *err)
 {
 	const char *image = a->pos[0], *name = a->pos[1];
@@ -107,7 +101,7 @@ static int instance_create(struct client *c, struct args *a, struct cella_error 
 static int instance_action(struct client *c, const char *name, const char *action, struct args *a,
 			   struct cella_error *err)
 {
-	cleanup_free char *path = instance_path(name, "/state");
+	cleanup_free char *path = api_path("instances", name, "/state");
 	json_t *req = json_pack("{s:s}", "action", action), *r;
 
 	if (a->force)
@@ -177,7 +171,7 @@ int cmd_unfreeze(struct client *c, struct args *a, struct cella_error *err)
 int cmd_delete(struct client *c, struct args *a, struct cella_error *err)
 {
 	for (int i = 0; i < a->npos; i++) {
-		cleanup_free char *path = instance_path(a->pos[i], a->force ? "?force=1" : NULL);
+		cleanup_free char *path = api_path("instances", a->pos[i], a->force ? "?force=1" : NULL);
 		json_t *r;
 
 		progress(c, "Deleting %s", a->pos[i]);
@@ -194,7 +188,7 @@ int cmd_delete(struct client *c, struct args *a, struct cella_error *err)
 
 int cmd_rename(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = instance_path(a->pos[0], NULL);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	json_t *req = json_pack("{s:s}", "name", a->pos[1]);
 	json_t *r = api_do(c, "POST", path, req, err);
 
@@ -263,7 +257,7 @@ static char *cell(struct client *c, json_t *inst, json_t **state, char l)
 
 	if (column_find(l)->needs_state && !*state) {
 		struct cella_error e = { 0 };
-		cleanup_free char *path = instance_path(name ? name : "", "/state");
+		cleanup_free char *path = api_path("instances", name ? name : "", "/state");
 
 		*state = api_get(c, path, &e);
 		if (!*state)
@@ -310,7 +304,7 @@ static char *cell(struct client *c, json_t *inst, json_t **state, char l)
 		if (json_is_array(s))
 			return xasprintf("%zu", json_array_size(s));
 		struct cella_error e = { 0 };
-		cleanup_free char *path = instance_path(name ? name : "", "/snapshots");
+		cleanup_free char *path = api_path("instances", name ? name : "", "/snapshots");
 		json_t *l2 = api_get(c, path, &e);
 		char *out = json_is_array(l2) ? xasprintf("%zu", json_array_size(l2)) : xstrdup("");
 		json_decref(l2);
@@ -405,9 +399,9 @@ static void print_bytes(const char *indent, const char *key, const json_t *v)
 
 int cmd_info(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = instance_path(a->pos[0], NULL);
-	cleanup_free char *spath = instance_path(a->pos[0], "/state");
-	cleanup_free char *snpath = instance_path(a->pos[0], "/snapshots?recursion=1");
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
+	cleanup_free char *spath = api_path("instances", a->pos[0], "/state");
+	cleanup_free char *snpath = api_path("instances", a->pos[0], "/snapshots?recursion=1");
 	json_t *inst, *state, *snaps, *v, *cfg;
 	struct cella_error e = { 0 };
 	const char *key;

@@ -11,12 +11,6 @@ const struct opt network_opts[] = {
 	OPT_END
 };
 
-static char *network_path(const char *name, const char *suffix)
-{
-	cleanup_free char *e = url_escape(name);
-	return xasprintf("/1.0/networks/%s%s", e, suffix);
-}
-
 static void network_row(json_t *n, char **cells)
 {
 	json_t *cfg = json_object_get(n, "config");
@@ -38,7 +32,7 @@ static int network_list(struct client *c, struct args *a, struct cella_error *er
 
 static int network_show(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = network_path(a->pos[0], "");
+	cleanup_free char *path = api_path("networks", a->pos[0], NULL);
 	json_t *n = api_get(c, path, err);
 	enum format fmt;
 
@@ -55,7 +49,7 @@ static int network_show(struct client *c, struct args *a, struct cella_error *er
 
 static int network_info(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = network_path(a->pos[0], "/state");
+	cleanup_free char *path = api_path("networks", a->pos[0], "/state");
 	json_t *s = api_get(c, path, err), *v;
 	enum format fmt;
 	size_t i;
@@ -130,7 +124,7 @@ static int network_create(struct client *c, struct args *a, struct cella_error *
 
 static int network_set(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = network_path(a->pos[0], "");
+	cleanup_free char *path = api_path("networks", a->pos[0], NULL);
 	json_t *cfg = pairs_object(a, 1, err), *req, *r;
 
 	if (!cfg)
@@ -147,7 +141,7 @@ static int network_set(struct client *c, struct args *a, struct cella_error *err
 /* Read, drop the keys, write back whole (a PATCH cannot remove a key). */
 static int network_unset(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = network_path(a->pos[0], "");
+	cleanup_free char *path = api_path("networks", a->pos[0], NULL);
 	json_t *n = api_get(c, path, err), *cfg, *req, *r;
 
 	if (!n)
@@ -171,7 +165,7 @@ static int network_unset(struct client *c, struct args *a, struct cella_error *e
 static int network_delete(struct client *c, struct args *a, struct cella_error *err)
 {
 	for (int i = 0; i < a->npos; i++) {
-		cleanup_free char *path = network_path(a->pos[i], "");
+		cleanup_free char *path = api_path("networks", a->pos[i], NULL);
 		if (api_run(c, "DELETE", path, NULL, err) < 0)
 			return -1;
 	}

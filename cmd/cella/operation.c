@@ -26,8 +26,7 @@ static char *op_path(const char *id)
 {
 	if (id[0] == '/')
 		return xstrdup(id);
-	cleanup_free char *e = url_escape(id);
-	return xasprintf("/1.0/operations/%s", e);
+	return api_path("operations", id, NULL);
 }
 
 /* The list as an array, whether cellad groups it by status (as Incus does) or not. */

@@ -14,12 +14,6 @@ const struct opt profile_opts[] = {
 	OPT_END
 };
 
-static char *profile_path(const char *name)
-{
-	cleanup_free char *e = url_escape(name);
-	return xasprintf("/1.0/profiles/%s", e);
-}
-
 static void profile_row(json_t *p, char **cells)
 {
 	const char *n = json_is_string(p) ? json_string_value(p) : json_string_value(json_object_get(p, "name"));
@@ -39,7 +33,7 @@ static int profile_list(struct client *c, struct args *a, struct cella_error *er
 
 static int profile_show(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = profile_path(a->pos[0]);
+	cleanup_free char *path = api_path("profiles", a->pos[0], NULL);
 	json_t *p = api_get(c, path, err);
 
 	if (!p)
@@ -67,7 +61,7 @@ static int profile_create(struct client *c, struct args *a, struct cella_error *
 static int profile_delete(struct client *c, struct args *a, struct cella_error *err)
 {
 	for (int i = 0; i < a->npos; i++) {
-		cleanup_free char *path = profile_path(a->pos[i]);
+		cleanup_free char *path = api_path("profiles", a->pos[i], NULL);
 		if (api_run(c, "DELETE", path, NULL, err) < 0)
 			return -1;
 	}
@@ -76,25 +70,25 @@ static int profile_delete(struct client *c, struct args *a, struct cella_error *
 
 static int profile_edit(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = profile_path(a->pos[0]);
+	cleanup_free char *path = api_path("profiles", a->pos[0], NULL);
 	return object_edit(c, path, true, err);
 }
 
 static int profile_set(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = profile_path(a->pos[0]);
+	cleanup_free char *path = api_path("profiles", a->pos[0], NULL);
 	return object_modify(c, path, true, config_set_pairs, a, err);
 }
 
 static int profile_unset(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = profile_path(a->pos[0]);
+	cleanup_free char *path = api_path("profiles", a->pos[0], NULL);
 	return object_modify(c, path, true, config_unset_keys, a, err);
 }
 
 static int profile_get(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *path = profile_path(a->pos[0]);
+	cleanup_free char *path = api_path("profiles", a->pos[0], NULL);
 	json_t *p = api_get(c, path, err);
 
 	if (!p)
@@ -133,15 +127,13 @@ static int profiles_remove_fn(json_t *w, struct args *a, struct cella_error *err
 
 static int profile_add(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *e = url_escape(a->pos[0]);
-	cleanup_free char *path = xasprintf("/1.0/instances/%s", e);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	return object_modify(c, path, false, profiles_add_fn, a, err);
 }
 
 static int profile_remove(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *e = url_escape(a->pos[0]);
-	cleanup_free char *path = xasprintf("/1.0/instances/%s", e);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	return object_modify(c, path, false, profiles_remove_fn, a, err);
 }
 

@@ -84,8 +84,7 @@ static int snapshot_list(struct client *c, struct args *a, struct cella_error *e
 
 static int snapshot_restore(struct client *c, struct args *a, struct cella_error *err)
 {
-	cleanup_free char *e = url_escape(a->pos[0]);
-	cleanup_free char *path = xasprintf("/1.0/instances/%s", e);
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
 	json_t *req = json_pack("{s:s}", "restore", a->pos[1]), *r;
 
 	progress(c, "Restoring %s to %s", a->pos[0], a->pos[1]);
