@@ -794,7 +794,6 @@ int cella_instance_create(struct cella_host *h, const json_t *req, struct cella_
 		return cella_instance_copy(h, json_string_value(json_object_get(source, "source")), name, err);
 
 	cleanup_inst_row struct inst_row r = { 0 };
-	int ret = -1;
 	snprintf(r.name, sizeof(r.name), "%s", name);
 	snprintf(r.type, sizeof(r.type), "vps");
 	json_t *v;
@@ -806,25 +805,21 @@ int cella_instance_create(struct cella_host *h, const json_t *req, struct cella_
 	if ((json_object_get(req, "config") && !json_is_object(json_object_get(req, "config"))) ||
 	    cella_config_validate(r.config, false, err) < 0 || devices_validate(r.devices, err) < 0 ||
 	    profiles_check(h, r.profiles, err) < 0)
-		goto out;
+		return -1;
 	const char *k;
 	json_object_foreach(r.config, k, v) {
-		if (!strncmp(k, "volatile.", 9)) {
-			cella_error_set(err, EINVAL, "config key `%s`: kept by cella, not settable", k);
-			goto out;
-		}
+		if (!strncmp(k, "volatile.", 9))
+			return cella_error_set(err, EINVAL, "config key `%s`: kept by cella, not settable", k);
 	}
 	if (!stype || !strcmp(stype, "image")) {
 		const char *ref = json_string_value(json_object_get(source, "alias"));
 		if (!ref)
 			ref = json_string_value(json_object_get(source, "fingerprint"));
-		if (!ref) {
-			cella_error_set(err, EINVAL, "source: an image alias or fingerprint is needed");
-			goto out;
-		}
+		if (!ref)
+			return cella_error_set(err, EINVAL, "source: an image alias or fingerprint is needed");
 		json_t *img = cella_image_get(h, ref, err);
 		if (!img)
-			goto out;
+			return -1;
 		r.image = xstrdup(json_string_value(json_object_get(img, "fingerprint")));
 		json_t *props = json_object_get(img, "properties");
 		static const char *const copied[] = { "os", "release", "architecture", "description" };
@@ -837,12 +832,9 @@ int cella_instance_create(struct cella_host *h, const json_t *req, struct cella_
 		}
 		json_decref(img);
 	} else if (strcmp(stype, "none")) {
-		cella_error_set(err, EINVAL, "source type `%s`: use image, copy or none", stype);
-		goto out;
+		return cella_error_set(err, EINVAL, "source type `%s`: use image, copy or none", stype);
 	}
-	ret = instance_create_from(h, &r, NULL, err);
-out:
-	return ret;
+	return instance_create_from(h, &r, NULL, err);
 }
 
 /* ---- start, stop ---- */
@@ -1203,7 +1195,6 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
 	cleanup_inst_row struct inst_row r = { 0 };
-	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
 	cleanup_free char *layer = layer_dir(h, name);
@@ -1212,30 +1203,24 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 	cleanup_free char *logs = xasprintf("%s/%s", h->log_dir, name);
 	cleanup_free char *img = disk_image(h, name);
 	if (inst_running(h, name)) {
-		if (!force) {
-			cella_error_set(err, EBUSY, "instance `%s` is running: stop it first, or force", name);
-			goto out;
-		}
+		if (!force)
+			return cella_error_set(err, EBUSY, "instance `%s` is running: stop it first, or force", name);
 		if (!strcmp(inst_status(h, name, NULL), "Frozen")) {
 			struct cella_error ignored;
 			cella_container_resume(&h->rt, name, &ignored);
 		}
 		if (inst_stop(h, name, true, 0, false, err) < 0 && inst_running(h, name))
-			goto out;
+			return -1;
 	}
 	instance_umount(h, name);
 	layer_release(h, name);
-	if (tree_remove(layer) < 0 || tree_remove(snaps) < 0 || (unlink(img) < 0 && errno != ENOENT)) {
-		cella_error_set(err, errno, "remove the storage of `%s`", name);
-		goto out;
-	}
+	if (tree_remove(layer) < 0 || tree_remove(snaps) < 0 || (unlink(img) < 0 && errno != ENOENT))
+		return cella_error_set(err, errno, "remove the storage of `%s`", name);
 	tree_remove(rdir);
 	tree_remove(logs);
 	if (db_run1(host_db(h), "DELETE FROM instances WHERE id = ?", NULL, r.id, "delete instance", err) < 0)
-		goto out;
-	ret = 0;
-out:
-	return ret;
+		return -1;
+	return 0;
 }
 
 int cella_instance_rename(struct cella_host *h, const char *name, const char *new_name, struct cella_error *err)

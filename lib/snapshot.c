@@ -123,7 +123,6 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
 	cleanup_inst_row struct inst_row r = { 0 };
-	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
 	cleanup_free char *dir = snap_dir(h, name, snap ? snap : "");
@@ -131,24 +130,20 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	char now[40];
 	if (snap_name_check(snap, err) < 0)
-		goto out;
+		return -1;
 	/* the copy first, with no database lock held; its row commits last (recover.c) */
-	if (snap_id(h, r.id, name, snap, err) >= 0) {
-		cella_error_set(err, EEXIST, "snapshot `%s/%s` already exists", name, snap);
-		goto out;
-	}
-	if (access(dir, F_OK) == 0) {
-		cella_error_set(err, EEXIST, "snapshot `%s/%s` is being made", name, snap);
-		goto out;
-	}
+	if (snap_id(h, r.id, name, snap, err) >= 0)
+		return cella_error_set(err, EEXIST, "snapshot `%s/%s` already exists", name, snap);
+	if (access(dir, F_OK) == 0)
+		return cella_error_set(err, EEXIST, "snapshot `%s/%s` is being made", name, snap);
 	if (layer_snapshot(h, name, dir, upper, err) < 0) {
 		tree_remove(dir);
-		goto out;
+		return -1;
 	}
 	st = db_prepare(host_db(h), "INSERT INTO snapshots (instance_id, name, created_at) VALUES (?, ?, ?)", err);
 	if (!st) {
 		tree_remove(dir);
-		goto out;
+		return -1;
 	}
 	sqlite3_bind_int64(st, 1, r.id);
 	sqlite3_bind_text(st, 2, snap, -1, SQLITE_STATIC);
@@ -159,11 +154,9 @@ int cella_snapshot_create(struct cella_host *h, const char *name, const char *sn
 		else
 			db_error(host_db(h), err, "create snapshot");
 		tree_remove(dir);
-		goto out;
+		return -1;
 	}
-	ret = 0;
-out:
-	return ret;
+	return 0;
 }
 
 static long long snap_id(struct cella_host *h, long long inst, const char *name, const char *snap,
@@ -185,22 +178,17 @@ int cella_snapshot_delete(struct cella_host *h, const char *name, const char *sn
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
 	cleanup_inst_row struct inst_row r = { 0 };
-	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
 	long long id;
 	cleanup_free char *dir = snap_dir(h, name, snap ? snap : "");
 	if (snap_name_check(snap, err) < 0 || (id = snap_id(h, r.id, name, snap, err)) < 0)
-		goto out;
-	if (tree_remove(dir) < 0) {
-		cella_error_set(err, errno, "remove snapshot `%s/%s`", name, snap);
-		goto out;
-	}
+		return -1;
+	if (tree_remove(dir) < 0)
+		return cella_error_set(err, errno, "remove snapshot `%s/%s`", name, snap);
 	if (db_run1(host_db(h), "DELETE FROM snapshots WHERE id = ?", NULL, id, "delete snapshot", err) < 0)
-		goto out;
-	ret = 0;
-out:
-	return ret;
+		return -1;
+	return 0;
 }
 
 /* Put the snapshot's layer in place of the instance's (stopped). */
@@ -210,7 +198,6 @@ int cella_snapshot_restore(struct cella_host *h, const char *name, const char *s
 	if (instance_lock(h, name, &lock, err) < 0)
 		return -1;
 	cleanup_inst_row struct inst_row r = { 0 };
-	int ret = -1;
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
 	cleanup_free char *sdir = snap_dir(h, name, snap ? snap : "");
@@ -221,52 +208,45 @@ int cella_snapshot_restore(struct cella_host *h, const char *name, const char *s
 	cleanup_free char *old = xasprintf("%s/upper.old", layer);
 	cleanup_free char *work = xasprintf("%s/work", layer);
 	if (snap_name_check(snap, err) < 0 || snap_id(h, r.id, name, snap, err) < 0)
-		goto out;
-	if (strcmp(instance_status(h, name), "Stopped")) {
-		cella_error_set(err, EBUSY, "instance `%s` is running: stop it before restoring", name);
-		goto out;
-	}
+		return -1;
+	if (strcmp(instance_status(h, name), "Stopped"))
+		return cella_error_set(err, EBUSY, "instance `%s` is running: stop it before restoring", name);
 	instance_umount(h, name);
 	if (instance_layer_ready(h, name, err) < 0)
-		goto out;
+		return -1;
 	if (storage_is_subvolume(sdir) && storage_is_subvolume(layer)) {
 		/* btrfs: a writable snapshot of the snapshot takes the layer's place */
 		cleanup_free char *next = xasprintf("%s/instances/.restore-%s", h->var_dir, name);
 		cleanup_free char *prev = xasprintf("%s/instances/.old-%s", h->var_dir, name);
 		tree_remove(next);
 		if (subvol_snapshot(sdir, next, false, err) < 0)
-			goto out;
+			return -1;
 		if (rename(layer, prev) < 0 || rename(next, layer) < 0) {
 			cella_error_set(err, errno, "restore `%s/%s`", name, snap);
 			rename(prev, layer);
 			tree_remove(next);
-			goto out;
+			return -1;
 		}
 		tree_remove(prev);
 		tree_remove(work);
 		mkdir(work, 0700);
-		ret = 0;
-		goto out;
+		return 0;
 	}
 	tree_remove(fresh);
 	/* the copy first: a failure leaves the instance as it was */
 	if (tree_copy(src, fresh, err) < 0)
-		goto out;
+		return -1;
 	if (rename(upper, old) < 0 || rename(fresh, upper) < 0) {
 		cella_error_set(err, errno, "restore `%s/%s`", name, snap);
 		rename(old, upper);
 		tree_remove(fresh);
-		goto out;
+		return -1;
 	}
 	tree_remove(old);
 	tree_remove(work);
-	if (mkdir(work, 0700) < 0 && errno != EEXIST) {
-		cella_error_set(err, errno, "create `%s`", work);
-		goto out;
-	}
-	ret = 0;
-out:
-	return ret;
+	if (mkdir(work, 0700) < 0 && errno != EEXIST)
+		return cella_error_set(err, errno, "create `%s`", work);
+	return 0;
 }
 
 int cella_instance_copy(struct cella_host *h, const char *source, const char *target, struct cella_error *err)
