@@ -414,25 +414,36 @@ int tree_copy(const char *src, const char *dst, struct cella_error *err)
 	return 0;
 }
 
+/* The blocks under AT/NAME on filesystem DEV, each entry stat'ed once (a
+ * guest's tree: its depth is bounded as tree_remove_at() bounds it). */
+static long long usage_at(int at, const char *name, dev_t dev, int depth)
+{
+	struct stat st;
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
+		return 0;
+	long long total = (long long)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode) || depth > TREE_MAX_DEPTH)
+		return total;
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_dir DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return total;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			total += usage_at(dirfd(d), de->d_name, dev, depth + 1);
+	return total;
+}
+
 long long tree_usage(const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return 0;
-	long long total = (long long)st.st_blocks * 512;
-	if (!S_ISDIR(st.st_mode))
-		return total;
-	cleanup_dir DIR *d = opendir(path);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		cleanup_free char *p = xasprintf("%s/%s", path, de->d_name);
-		struct stat cst;
-		if (lstat(p, &cst) == 0 && cst.st_dev == st.st_dev)
-			total += tree_usage(p);
-	}
-	return total;
+	return usage_at(AT_FDCWD, path, st.st_dev, 0);
 }
 
 /* ---- limits.disk: the layer on a filesystem of its own ---- */

@@ -523,6 +523,16 @@ def test_instance_outlives_sigkilled_daemon(host):
     assert op["status"] == "Success" and op["metadata"]["return"] == 0, op
 
 
+def test_state_disk_usage_counts_the_layer(host):
+    name = running_instance(host, "api-du")
+    before = assert_sync(host.api("GET", f"/1.0/instances/{name}/state"))["disk"]["root"]["usage"]
+    op = host.wait_op(host.api("POST", f"/1.0/instances/{name}/exec", body={
+        "command": ["/bin/sh", "-c", "mkdir -p /root/a/b && head -c 4194304 /dev/zero > /root/a/b/f && sync"]}))
+    assert op["status"] == "Success" and op["metadata"]["return"] == 0, op
+    after = assert_sync(host.api("GET", f"/1.0/instances/{name}/state"))["disk"]["root"]["usage"]
+    assert after - before >= 4 << 20, (before, after)
+
+
 def test_files_push_pull(host):
     name = running_instance(host, "api-files")
     r = host.api("POST", f"/1.0/instances/{name}/files?path=/root/f%20x", body=b"hello\x00world",
