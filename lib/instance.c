@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -169,6 +170,17 @@ int instance_layer_ready(struct cella_host *h, const char *name, struct cella_er
 		return 0;
 	cleanup_free char *layer = layer_dir(h, name);
 	return disk_mount(img, layer, err);
+}
+
+/* The layer's disk use: what its own filesystem has used (limits.disk, no walk), else its upper's blocks. */
+static long long layer_usage(struct cella_host *h, const char *name)
+{
+	cleanup_free char *layer = layer_dir(h, name);
+	struct statfs sf;
+	if (storage_is_mounted(layer) && statfs(layer, &sf) == 0)
+		return (long long)(sf.f_blocks - sf.f_bfree) * sf.f_frsize;
+	cleanup_free char *upper = xasprintf("%s/upper", layer);
+	return tree_usage(upper);
 }
 
 /* Unmount the layer's own filesystem, if it has one. */
@@ -576,9 +588,7 @@ json_t *cella_instance_state(struct cella_host *h, const char *name, struct cell
 			json_object_set(s, "exit_code", json_object_get(mon, "exit_code"));
 		}
 	}
-	cleanup_free char *layer = layer_dir(h, name);
-	cleanup_free char *upper = xasprintf("%s/upper", layer);
-	json_object_set_new(s, "disk", json_pack("{s:{s:I}}", "root", "usage", (json_int_t)tree_usage(upper)));
+	json_object_set_new(s, "disk", json_pack("{s:{s:I}}", "root", "usage", (json_int_t)layer_usage(h, name)));
 	json_object_set_new(s, "network", json_object());
 	json_decref(mon);
 	return s;

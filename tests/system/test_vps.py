@@ -500,6 +500,7 @@ def test_disk_limit_is_a_real_quota(host, image):
     # filling it fails inside; the host's disk does not notice
     p = run(host, "c1", "dd", "if=/dev/zero", "of=/root/fill", "bs=1M", "count=150", check=False)
     assert p.returncode != 0 and "space" in (p.stdout + p.stderr).lower(), p
+    assert 80 << 20 < state(host, "c1")["disk"]["root"]["usage"] <= 100 << 20
     op(host, host.api("PUT", "/1.0/instances/c1/state", {"action": "stop", "force": True}))
     # it grows, it never shrinks
     assert host.cli("config", "set", "c1", "limits.disk=50MiB").returncode == 1
