@@ -74,7 +74,7 @@ json_t *api_get(struct client *c, const char *path, struct cella_error *err);
  */
 json_t *api_do(struct client *c, const char *method, const char *path, json_t *body,
 	       struct cella_error *err);
-/* api_do() when the answer itself is not wanted. */
+/* api_do() when the answer itself is not wanted; BODY (may be NULL) is released. */
 int api_run(struct client *c, const char *method, const char *path, json_t *body, struct cella_error *err);
 /* Wait for an operation ("/1.0/operations/ID" or its id) and check its outcome. */
 json_t *operation_wait(struct client *c, const char *op, bool check, struct cella_error *err);
@@ -82,6 +82,8 @@ json_t *operation_wait(struct client *c, const char *op, bool check, struct cell
 char *url_escape(const char *s);
 /* "/1.0/COLLECTION/NAME-escaped" followed by SUFFIX (or nothing); caller frees. */
 char *api_path(const char *collection, const char *name, const char *suffix);
+/* DELETE each /1.0/COLLECTION/NAME in turn, stopping at the first failure. */
+int api_delete_each(struct client *c, const char *collection, char *const *names, int n, struct cella_error *err);
 
 /* ---- websockets (ws.c) ---- */
 

@@ -36,7 +36,7 @@ int object_modify(struct client *c, const char *path, bool profile,
 		  int (*fn)(json_t *w, struct args *a, struct cella_error *err), struct args *a,
 		  struct cella_error *err)
 {
-	json_t *obj = api_get(c, path, err), *w, *r;
+	json_t *obj = api_get(c, path, err), *w;
 
 	if (!obj)
 		return -1;
@@ -46,17 +46,12 @@ int object_modify(struct client *c, const char *path, bool profile,
 		json_decref(w);
 		return -1;
 	}
-	r = api_do(c, "PUT", path, w, err);
-	json_decref(w);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "PUT", path, w, err);
 }
 
 int object_edit(struct client *c, const char *path, bool profile, struct cella_error *err)
 {
-	json_t *obj, *w, *nw, *r;
+	json_t *obj, *w, *nw;
 	cleanup_free char *text = NULL;
 	cleanup_free char *edited = NULL;
 
@@ -79,12 +74,7 @@ int object_edit(struct client *c, const char *path, bool profile, struct cella_e
 	nw = text_to_json(edited, err);
 	if (!nw)
 		return -1;
-	r = api_do(c, "PUT", path, nw, err);
-	json_decref(nw);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "PUT", path, nw, err);
 }
 
 /* Positional key=value pairs (or one "key value") into w.config; a[0] is the object's name. */

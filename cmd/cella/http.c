@@ -294,6 +294,16 @@ char *api_path(const char *collection, const char *name, const char *suffix)
 	return xasprintf("/1.0/%s/%s%s", collection, e, suffix ?: "");
 }
 
+int api_delete_each(struct client *c, const char *collection, char *const *names, int n, struct cella_error *err)
+{
+	for (int i = 0; i < n; i++) {
+		cleanup_free char *path = api_path(collection, names[i], NULL);
+		if (api_run(c, "DELETE", path, NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The message of an error answer: the envelope's "error", else the status. */
 static int error_from_response(const struct http_response *r, json_t *root, struct cella_error *err)
 {
@@ -423,6 +433,7 @@ json_t *api_do(struct client *c, const char *method, const char *path, json_t *b
 int api_run(struct client *c, const char *method, const char *path, json_t *body, struct cella_error *err)
 {
 	json_t *r = api_do(c, method, path, body, err);
+	json_decref(body);
 	if (!r)
 		return -1;
 	json_decref(r);

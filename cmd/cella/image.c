@@ -156,12 +156,7 @@ static int image_import(struct client *c, struct args *a, struct cella_error *er
 
 static int image_delete(struct client *c, struct args *a, struct cella_error *err)
 {
-	for (int i = 0; i < a->npos; i++) {
-		cleanup_free char *path = api_path("images", a->pos[i], NULL);
-		if (api_run(c, "DELETE", path, NULL, err) < 0)
-			return -1;
-	}
-	return 0;
+	return api_delete_each(c, "images", a->pos, a->npos, err);
 }
 
 static int alias_create(struct client *c, struct args *a, struct cella_error *err)

@@ -53,7 +53,7 @@ static bool looks_like_fingerprint(const char *s)
 static int instance_create(struct client *c, struct args *a, struct cella_error *err)
 {
 	const char *image = a->pos[0], *name = a->pos[1];
-	json_t *req = json_object(), *cfg = json_object(), *src = json_object(), *r;
+	json_t *req = json_object(), *cfg = json_object(), *src = json_object();
 
 	json_object_set_new(req, "name", json_string(name));
 	json_object_set_new(req, "type", json_string(a->type ? a->type : "vps"));
@@ -89,12 +89,7 @@ static int instance_create(struct client *c, struct args *a, struct cella_error 
 	if (a->description)
 		json_object_set_new(req, "description", json_string(a->description));
 	progress(c, "Creating %s", name);
-	r = api_do(c, "POST", "/1.0/instances", req, err);
-	json_decref(req);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "POST", "/1.0/instances", req, err);
 }
 
 /* PUT .../state {"action": ...} for one instance. */
@@ -102,18 +97,13 @@ static int instance_action(struct client *c, const char *name, const char *actio
 			   struct cella_error *err)
 {
 	cleanup_free char *path = api_path("instances", name, "/state");
-	json_t *req = json_pack("{s:s}", "action", action), *r;
+	json_t *req = json_pack("{s:s}", "action", action);
 
 	if (a->force)
 		json_object_set_new(req, "force", json_true());
 	if (a->timeout >= 0)
 		json_object_set_new(req, "timeout", json_integer(a->timeout));
-	r = api_do(c, "PUT", path, req, err);
-	json_decref(req);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "PUT", path, req, err);
 }
 
 int cmd_create(struct client *c, struct args *a, struct cella_error *err)
@@ -203,15 +193,9 @@ int cmd_copy(struct client *c, struct args *a, struct cella_error *err)
 {
 	json_t *req = json_pack("{s:s, s:{s:s, s:s}}", "name", a->pos[1], "source", "type", "copy",
 				"source", a->pos[0]);
-	json_t *r;
 
 	progress(c, "Copying %s to %s", a->pos[0], a->pos[1]);
-	r = api_do(c, "POST", "/1.0/instances", req, err);
-	json_decref(req);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "POST", "/1.0/instances", req, err);
 }
 
 /* ---- list ---- */

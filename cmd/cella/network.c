@@ -106,18 +106,15 @@ static json_t *pairs_object(struct args *a, int from, struct cella_error *err)
 
 static int network_create(struct client *c, struct args *a, struct cella_error *err)
 {
-	json_t *cfg = pairs_object(a, 1, err), *req, *r;
+	json_t *cfg = pairs_object(a, 1, err), *req;
 
 	if (!cfg)
 		return -1;
 	req = json_pack("{s:s, s:s, s:o}", "name", a->pos[0], "type", "bridge", "config", cfg);
 	if (a->description)
 		json_object_set_new(req, "description", json_string(a->description));
-	r = api_do(c, "POST", "/1.0/networks", req, err);
-	json_decref(req);
-	if (!r)
+	if (api_run(c, "POST", "/1.0/networks", req, err) < 0)
 		return -1;
-	json_decref(r);
 	progress(c, "Network %s created", a->pos[0]);
 	return 0;
 }
@@ -125,24 +122,19 @@ static int network_create(struct client *c, struct args *a, struct cella_error *
 static int network_set(struct client *c, struct args *a, struct cella_error *err)
 {
 	cleanup_free char *path = api_path("networks", a->pos[0], NULL);
-	json_t *cfg = pairs_object(a, 1, err), *req, *r;
+	json_t *cfg = pairs_object(a, 1, err), *req;
 
 	if (!cfg)
 		return -1;
 	req = json_pack("{s:o}", "config", cfg);
-	r = api_do(c, "PATCH", path, req, err);
-	json_decref(req);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "PATCH", path, req, err);
 }
 
 /* Read, drop the keys, write back whole (a PATCH cannot remove a key). */
 static int network_unset(struct client *c, struct args *a, struct cella_error *err)
 {
 	cleanup_free char *path = api_path("networks", a->pos[0], NULL);
-	json_t *n = api_get(c, path, err), *cfg, *req, *r;
+	json_t *n = api_get(c, path, err), *cfg, *req;
 
 	if (!n)
 		return -1;
@@ -154,22 +146,12 @@ static int network_unset(struct client *c, struct args *a, struct cella_error *e
 		}
 	req = json_pack("{s:O, s:O}", "description", json_object_get(n, "description"), "config", cfg);
 	json_decref(n);
-	r = api_do(c, "PUT", path, req, err);
-	json_decref(req);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "PUT", path, req, err);
 }
 
 static int network_delete(struct client *c, struct args *a, struct cella_error *err)
 {
-	for (int i = 0; i < a->npos; i++) {
-		cleanup_free char *path = api_path("networks", a->pos[i], NULL);
-		if (api_run(c, "DELETE", path, NULL, err) < 0)
-			return -1;
-	}
-	return 0;
+	return api_delete_each(c, "networks", a->pos, a->npos, err);
 }
 
 static const struct subcommand subs[] = {

@@ -45,27 +45,19 @@ static int profile_show(struct client *c, struct args *a, struct cella_error *er
 
 static int profile_create(struct client *c, struct args *a, struct cella_error *err)
 {
-	json_t *req = json_pack("{s:s, s:{}, s:{}}", "name", a->pos[0], "config", "devices"), *r;
+	json_t *req = json_pack("{s:s, s:{}, s:{}}", "name", a->pos[0], "config", "devices");
 
 	if (a->description)
 		json_object_set_new(req, "description", json_string(a->description));
-	r = api_do(c, "POST", "/1.0/profiles", req, err);
-	json_decref(req);
-	if (!r)
+	if (api_run(c, "POST", "/1.0/profiles", req, err) < 0)
 		return -1;
-	json_decref(r);
 	progress(c, "Profile %s created", a->pos[0]);
 	return 0;
 }
 
 static int profile_delete(struct client *c, struct args *a, struct cella_error *err)
 {
-	for (int i = 0; i < a->npos; i++) {
-		cleanup_free char *path = api_path("profiles", a->pos[i], NULL);
-		if (api_run(c, "DELETE", path, NULL, err) < 0)
-			return -1;
-	}
-	return 0;
+	return api_delete_each(c, "profiles", a->pos, a->npos, err);
 }
 
 static int profile_edit(struct client *c, struct args *a, struct cella_error *err)

@@ -33,7 +33,7 @@ static int snapshot_create(struct client *c, struct args *a, struct cella_error 
 {
 	cleanup_free char *path = snap_path(a->pos[0], NULL);
 	cleanup_free char *name = NULL;
-	json_t *req, *r;
+	json_t *req;
 
 	if (a->npos > 1) {
 		name = xstrdup(a->pos[1]);
@@ -59,12 +59,7 @@ static int snapshot_create(struct client *c, struct args *a, struct cella_error 
 	}
 	req = json_pack("{s:s}", "name", name);
 	progress(c, "Creating snapshot %s of %s", name, a->pos[0]);
-	r = api_do(c, "POST", path, req, err);
-	json_decref(req);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "POST", path, req, err);
 }
 
 static void snapshot_row(json_t *v, char **cells)
@@ -85,15 +80,10 @@ static int snapshot_list(struct client *c, struct args *a, struct cella_error *e
 static int snapshot_restore(struct client *c, struct args *a, struct cella_error *err)
 {
 	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
-	json_t *req = json_pack("{s:s}", "restore", a->pos[1]), *r;
+	json_t *req = json_pack("{s:s}", "restore", a->pos[1]);
 
 	progress(c, "Restoring %s to %s", a->pos[0], a->pos[1]);
-	r = api_do(c, "PUT", path, req, err);
-	json_decref(req);
-	if (!r)
-		return -1;
-	json_decref(r);
-	return 0;
+	return api_run(c, "PUT", path, req, err);
 }
 
 static int snapshot_delete(struct client *c, struct args *a, struct cella_error *err)
