@@ -12,7 +12,7 @@ DEPS = gcc libc6-dev pkg-config meson ninja-build libjansson-dev libseccomp-dev 
        scdoc busybox-static python3-pytest iproute2 procps time crun runc \
        clang libclang-rt-14-dev podman containerd \
        libsqlite3-dev libarchive-dev libmicrohttpd-dev libwslay-dev libcap-dev libmnl-dev \
-       libnftables-dev sqlite3 debootstrap zstd xz-utils python3-yaml btrfs-progs e2fsprogs
+       libnftables-dev sqlite3 debootstrap zstd xz-utils python3-yaml btrfs-progs e2fsprogs dnsmasq-base iperf3
 
 .PHONY: all deps build run run-runtime check unit unit-asan integration integration-asan system system-asan fuzz bench clean
 

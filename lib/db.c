@@ -69,6 +69,30 @@ static const char *const migrations[] = {
 	"  UNIQUE (network_id, ipv4),"
 	"  UNIQUE (network_id, ipv6),"
 	"  UNIQUE (network_id, mac));",
+	/* 3: instance NICs: what IPAM handed out, and traffic counters folded in at
+	 * each stop (the row id names the host-side veth, "cv<id>") */
+	"DROP TABLE ipam;"
+	"CREATE TABLE nics ("
+	"  id INTEGER PRIMARY KEY,"
+	"  instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
+	"  device TEXT NOT NULL,"
+	"  network TEXT,"                      /* NULL: routed */
+	"  mac TEXT NOT NULL UNIQUE,"
+	"  ipv4 TEXT,"                         /* bridged: one address; routed: a list */
+	"  ipv6 TEXT,"
+	"  rx_bytes INTEGER NOT NULL DEFAULT 0, rx_packets INTEGER NOT NULL DEFAULT 0,"
+	"  tx_bytes INTEGER NOT NULL DEFAULT 0, tx_packets INTEGER NOT NULL DEFAULT 0,"
+	"  tx_dropped_bytes INTEGER NOT NULL DEFAULT 0, tx_dropped_packets INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (instance_id, device),"
+	"  UNIQUE (network, ipv4),"
+	"  UNIQUE (network, ipv6));"
+	/* port forwards of a listen address to addresses of a network */
+	"CREATE TABLE network_forwards ("
+	"  id INTEGER PRIMARY KEY,"
+	"  network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,"
+	"  listen_address TEXT NOT NULL UNIQUE,"
+	"  description TEXT NOT NULL DEFAULT '',"
+	"  ports TEXT NOT NULL DEFAULT '[]');",
 };
 
 const char *time_now_rfc3339(char *buf, size_t len)
@@ -150,6 +174,8 @@ static int db_migrate(sqlite3 *db, struct cella_error *err)
 	if (!st)
 		return -1;
 	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	/* finished before any migration: an open statement would keep DROP TABLE locked out */
+	sqlite3_reset(st);
 	if (version > (int)ARRAY_SIZE(migrations))
 		return cella_error_set(err, EINVAL, "database schema version %d is newer than this cella (%zu)",
 				       version, ARRAY_SIZE(migrations));

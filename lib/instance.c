@@ -30,6 +30,8 @@
 #include "engine.h"
 #include "host.h"
 #include "instance.h"
+#include "network.h"
+#include "nic.h"
 #include "storage.h"
 #include "usage.h"
 #include "util.h"
@@ -390,7 +392,10 @@ int inst_expand(struct cella_host *h, const struct inst_row *r, json_t **config,
 	}
 	json_object_update(c, r->config);
 	json_object_update(d, r->devices);
-	*config = c;
+	if (config)
+		*config = c;
+	else
+		json_decref(c);
 	if (devices)
 		*devices = d;
 	else
@@ -589,7 +594,7 @@ json_t *cella_instance_state(struct cella_host *h, const char *name, struct cell
 		}
 	}
 	json_object_set_new(s, "disk", json_pack("{s:{s:I}}", "root", "usage", (json_int_t)layer_usage(h, name)));
-	json_object_set_new(s, "network", json_object());
+	json_object_set_new(s, "network", nics_state(h, r.id));
 	json_decref(mon);
 	return s;
 }
@@ -636,6 +641,10 @@ int devices_validate(const json_t *devices, struct cella_error *err)
 		json_object_foreach(d, pk, pv)
 			if (!json_is_string(pv))
 				return cella_error_set(err, EINVAL, "device `%s`: `%s` must be a string", k, pk);
+		if (!strcmp(t, "nic") && nic_device_check(k, d, err) < 0)
+			return -1;
+		if (!strcmp(t, "proxy") && proxy_device_check(k, d, err) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -844,6 +853,13 @@ int cella_instance_create(struct cella_host *h, const json_t *req, struct cella_
 	} else if (strcmp(stype, "none")) {
 		return cella_error_set(err, EINVAL, "source type `%s`: use image, copy or none", stype);
 	}
+	json_t *devices = NULL;
+	if (inst_expand(h, &r, NULL, &devices, err) < 0)
+		return -1;
+	int nic_ok = nics_check(h, devices, err);
+	json_decref(devices);
+	if (nic_ok < 0)
+		return -1;
 	return instance_create_from(h, &r, NULL, err);
 }
 
@@ -956,8 +972,8 @@ static int monitor_spawn(struct cella_host *h, const char *name, struct cella_er
 	return cella_error_set(err, EIO, "the monitor of `%s` failed to start (see %s)", name, logpath);
 }
 
-static int bundle_write(struct cella_host *h, const struct inst_row *r, const json_t *config, const char *rdir,
-			struct cella_error *err)
+static int bundle_write(struct cella_host *h, const struct inst_row *r, const json_t *config, const json_t *nics,
+			const char *rdir, struct cella_error *err)
 {
 	cleanup_free char *rootfs = xasprintf("%s/rootfs", rdir);
 	cleanup_free char *procdir = xasprintf("%s/proc", rdir);
@@ -971,9 +987,9 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 	/* what the monitor needs to know; the guest's init may change, so always */
 	const char *sig = config_get(config, "boot.stop.signal");
 	int stop_sig = sig && strcmp(sig, "auto") ? cella_signal_parse(sig) : stop_signal_auto(rootfs);
-	json_t *params = json_pack("{s:i, s:I, s:s}", "stop_signal", stop_sig, "stop_timeout",
+	json_t *params = json_pack("{s:i, s:I, s:s, s:O}", "stop_signal", stop_sig, "stop_timeout",
 				   (json_int_t)config_get_int(config, "boot.stop.timeout", 30), "restart",
-				   config_get(config, "boot.restart"));
+				   config_get(config, "boot.restart"), "nics", nics);
 	cleanup_free char *ptext = json_dumps(params, JSON_COMPACT);
 	json_decref(params);
 	if (write_file_atomic(rfd, "params.json", ptext, strlen(ptext), 0600, err) < 0)
@@ -1056,6 +1072,57 @@ void instance_umount(struct cella_host *h, const char *name)
 	storage_umount(rootfs);
 }
 
+/* A stopped guest's network: NIC counters kept, their rules and its proxies' dropped. */
+static void net_release(struct cella_host *h, const struct inst_row *r)
+{
+	json_t *devices = NULL;
+	struct cella_error ignored;
+	nics_release(h, r->id, NULL);
+	if (inst_expand(h, r, NULL, &devices, &ignored) == 0)
+		proxies_release(h, r->id, devices);
+	json_decref(devices);
+}
+
+/* volatile.DEV.hwaddr and volatile.DEV.host_name tell what IPAM gave each NIC. */
+static void nics_volatile(struct cella_host *h, struct inst_row *r, const json_t *nics)
+{
+	static const char *const fields[][2] = { { "hwaddr", "mac" }, { "host_name", "host" } };
+	const char *k;
+	json_t *v;
+	/* keys of NICs that are gone */
+	json_t *copy = json_deep_copy(r->config);
+	json_object_foreach(copy, k, v) {
+		for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+			size_t kl = strlen(k), fl = strlen(fields[f][0]);
+			if (strncmp(k, "volatile.", 9) || kl < 10 + fl || strcmp(k + kl - fl, fields[f][0]) ||
+			    k[kl - fl - 1] != '.')
+				continue;
+			char dev[80];
+			snprintf(dev, sizeof(dev), "%.*s", (int)(kl - fl - 10), k + 9);
+			bool found = false;
+			size_t i;
+			json_t *n;
+			json_array_foreach(nics, i, n)
+				found |= !strcmp(json_string_value(json_object_get(n, "device")), dev);
+			if (!found)
+				volatile_set(h, r, k, NULL);
+		}
+	}
+	json_decref(copy);
+	size_t i;
+	json_t *n;
+	json_array_foreach(nics, i, n) {
+		for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+			cleanup_free char *key = xasprintf("volatile.%s.%s", json_string_value(json_object_get(n, "device")),
+							   fields[f][0]);
+			const char *want = json_string_value(json_object_get(n, fields[f][1]));
+			const char *have = json_string_value(json_object_get(r->config, key));
+			if (!have || strcmp(have, want))
+				volatile_set(h, r, key, want);
+		}
+	}
+}
+
 /* The guest's /etc/hostname names the instance (once per name: the guest may change it). */
 static int hostname_write(struct cella_host *h, struct inst_row *r, struct cella_error *err)
 {
@@ -1089,21 +1156,33 @@ int cella_instance_start(struct cella_host *h, const char *name, struct cella_er
 		return -1;
 	cleanup_free char *rdir = run_dir(h, name);
 	cleanup_stmt sqlite3_stmt *st = NULL;
+	json_t *devices = NULL, *nics = NULL;
 	char now[40];
 	if (inst_running(h, name)) {
 		cella_error_set(err, EALREADY, "instance `%s` is already running", name);
 		goto out;
 	}
-	if (inst_expand(h, &r, &config, NULL, err) < 0)
+	if (inst_expand(h, &r, &config, &devices, err) < 0)
 		goto out;
+	if (!(nics = nics_sync(h, r.id, name, devices, false, err))) {
+		cella_error_wrap(err, "start `%s`", name);
+		goto out;
+	}
+	nics_volatile(h, &r, nics);
+	if (networks_disabled())
+		json_array_clear(nics);
 	if (mkdir_p(rdir, 0711, err) < 0 || layer_apply_disk(h, &r, config, err) < 0 ||
-	    instance_mount(h, &r, NULL, err) < 0 || hostname_write(h, &r, err) < 0)
+	    instance_mount(h, &r, NULL, err) < 0 || hostname_write(h, &r, err) < 0 ||
+	    nics_guest_files(h, name, nics, err) < 0)
 		goto out;
-	if (bundle_write(h, &r, config, rdir, err) < 0 || monitor_spawn(h, name, err) < 0) {
+	if (nics_filter_set(h, nics, err) < 0 || proxies_set(h, r.id, devices, nics, err) < 0 ||
+	    bundle_write(h, &r, config, nics, rdir, err) < 0 || monitor_spawn(h, name, err) < 0) {
+		net_release(h, &r);
 		instance_umount(h, name);
 		cella_error_wrap(err, "start `%s`", name);
 		goto out;
 	}
+	networks_dns_refresh(h);
 	snprintf(r.last_used_at, sizeof(r.last_used_at), "%s", time_now_rfc3339(now, sizeof(now)));
 	st = db_prepare(host_db(h), "UPDATE instances SET last_used_at = ? WHERE id = ?", err);
 	if (st) {
@@ -1115,6 +1194,8 @@ int cella_instance_start(struct cella_host *h, const char *name, struct cella_er
 	ret = 0;
 out:
 	json_decref(config);
+	json_decref(devices);
+	json_decref(nics);
 	return ret;
 }
 
@@ -1159,9 +1240,19 @@ int cella_instance_stop(struct cella_host *h, const char *name, bool force, int 
 	if (inst_load(h, name, &r, err) < 0)
 		return -1;
 	int ret = inst_stop(h, name, force, timeout, false, err);
-	if (ret == 0)
+	if (ret == 0) {
 		volatile_set(h, &r, "volatile.last_state.power", "STOPPED");
+		net_release(h, &r);
+	}
 	return ret;
+}
+
+void cella_instance_stopped(struct cella_host *h, const char *name)
+{
+	cleanup_inst_row struct inst_row r = { 0 };
+	struct cella_error ignored;
+	if (inst_load(h, name, &r, &ignored) == 0 && !inst_running(h, name))
+		net_release(h, &r);
 }
 
 int cella_instance_restart(struct cella_host *h, const char *name, bool force, int timeout, struct cella_error *err)
@@ -1222,6 +1313,7 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 		if (inst_stop(h, name, true, 0, false, err) < 0 && inst_running(h, name))
 			return -1;
 	}
+	net_release(h, &r);
 	instance_umount(h, name);
 	layer_release(h, name);
 	if (tree_remove(layer) < 0 || tree_remove(snaps) < 0 || (unlink(img) < 0 && errno != ENOENT))
@@ -1230,6 +1322,7 @@ int cella_instance_delete(struct cella_host *h, const char *name, bool force, st
 	tree_remove(logs);
 	if (db_run1(host_db(h), "DELETE FROM instances WHERE id = ?", NULL, r.id, "delete instance", err) < 0)
 		return -1;
+	networks_dns_refresh(h);
 	return 0;
 }
 
@@ -1303,6 +1396,7 @@ int cella_instance_rename(struct cella_host *h, const char *name, const char *ne
 		goto out;
 	}
 	tree_remove(rdir);
+	networks_dns_refresh(h);
 	ret = 0;
 out:
 	unlink(marker);
@@ -1310,6 +1404,81 @@ out:
 }
 
 /* ---- update ---- */
+
+static bool nic_same(const json_t *a, const json_t *b)
+{
+	return json_equal((json_t *)a, (json_t *)b);
+}
+
+static const json_t *nic_find(const json_t *nics, const char *device)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(nics, i, n)
+		if (!strcmp(json_string_value(json_object_get(n, "device")), device))
+			return n;
+	return NULL;
+}
+
+/*
+ * A running guest's NICs brought to `nics`: removed or changed ones
+ * unplugged, new or changed ones plugged in, and params.json rewritten so
+ * that its next boot has the same.
+ */
+static int nics_hot_apply(struct cella_host *h, const struct inst_row *r, const json_t *nics, struct cella_error *err)
+{
+	cleanup_free char *rdir = run_dir(h, r->name);
+	cleanup_close int rfd = open(rdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct cella_error ignored;
+	cleanup_free char *ptext = rfd >= 0 ? read_file_at(rfd, "params.json", NULL, &ignored) : NULL;
+	json_error_t jerr;
+	json_t *params = ptext ? json_loads(ptext, 0, &jerr) : NULL;
+	if (!params)
+		return cella_error_set(err, ENOENT, "instance `%s`: its monitor's parameters are missing", r->name);
+	const json_t *old = json_object_get(params, "nics");
+	if (nic_same(old, nics)) {
+		json_decref(params);
+		return 0;
+	}
+	pid_t pid = instance_init_pid(h, r->name);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	cleanup_close int netns = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (netns < 0) {
+		json_decref(params);
+		return cella_error_set(err, errno ? errno : ESRCH, "instance `%s`: its network namespace", r->name);
+	}
+	size_t i;
+	json_t *n;
+	json_array_foreach(old, i, n) {
+		const char *dev = json_string_value(json_object_get(n, "device"));
+		const json_t *now = nic_find(nics, dev);
+		if (now && nic_same(now, n))
+			continue;
+		nic_detach(n);
+		nic_filter_drop(h, n);
+	}
+	json_t *added = json_array();
+	json_array_foreach(nics, i, n) {
+		const json_t *was = nic_find(old, json_string_value(json_object_get(n, "device")));
+		if (was && nic_same(was, n))
+			continue;
+		json_array_append(added, n);
+	}
+	int ret = nics_filter_set(h, added, err);
+	json_array_foreach(added, i, n) {
+		if (ret == 0)
+			ret = nic_attach(n, netns, err);
+	}
+	json_decref(added);
+	if (ret == 0) {
+		json_object_set(params, "nics", (json_t *)nics);
+		cleanup_free char *text = json_dumps(params, JSON_COMPACT);
+		ret = write_file_atomic(rfd, "params.json", text, strlen(text), 0600, err);
+	}
+	json_decref(params);
+	return ret;
+}
 
 int cella_instance_update(struct cella_host *h, const char *name, const json_t *req, bool patch,
 			  struct cella_error *err)
@@ -1328,8 +1497,10 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 		return cella_snapshot_restore(h, name, restore, err);
 	cleanup_inst_row struct inst_row r = { 0 };
 	int ret = -1;
-	json_t *newconf = NULL, *expanded = NULL;
+	json_t *newconf = NULL, *expanded = NULL, *devices = NULL, *nics = NULL, *old_devices = NULL;
 	if (inst_load(h, name, &r, err) < 0)
+		return -1;
+	if (inst_expand(h, &r, NULL, &old_devices, err) < 0)
 		return -1;
 	json_t *v;
 	if ((v = json_object_get(req, "config"))) {
@@ -1401,8 +1572,13 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 	}
 	if ((v = json_object_get(req, "ephemeral")))
 		r.ephemeral = json_is_true(v);
-	if (inst_expand(h, &r, &expanded, NULL, err) < 0)
+	if (inst_expand(h, &r, &expanded, &devices, err) < 0)
 		goto out;
+	/* addresses checked and handed out in the transaction that saves the row */
+	if (db_begin(host_db(h), err) < 0)
+		goto out;
+	if (!(nics = nics_sync(h, r.id, name, devices, true, err)) || row_save(h, &r, err) < 0)
+		goto rollback;
 	/* live keys reach a running guest now */
 	if (inst_running(h, name)) {
 		cleanup_free char *layer = layer_dir(h, name);
@@ -1411,13 +1587,33 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 		json_decref(res);
 		if (cella_container_update(&h->rt, name, text, err) < 0) {
 			cella_error_wrap(err, "apply the limits of `%s`", name);
-			goto out;
+			goto rollback;
+		}
+		if (!networks_disabled() && nics_hot_apply(h, &r, nics, err) < 0)
+			goto rollback;
+		if (!json_equal(old_devices, devices)) {
+			struct cella_error ignored;
+			proxies_release(h, r.id, old_devices);
+			if (proxies_set(h, r.id, devices, nics, err) < 0) {
+				proxies_set(h, r.id, old_devices, nics, &ignored);
+				goto rollback;
+			}
 		}
 	}
-	ret = row_save(h, &r, err);
+	if (db_commit(host_db(h), err) < 0)
+		goto rollback;
+	nics_volatile(h, &r, nics);
+	networks_dns_refresh(h);
+	ret = 0;
+	goto out;
+rollback:
+	db_rollback(host_db(h));
 out:
 	json_decref(newconf);
 	json_decref(expanded);
+	json_decref(devices);
+	json_decref(old_devices);
+	json_decref(nics);
 	return ret;
 }
 
@@ -1680,6 +1876,36 @@ char *cella_metrics_text(struct cella_host *h, struct cella_error *err)
 			EMIT("%s{name=\"%s\",type=\"%s\"} %.9g\n", m[k].name, name, type, v);
 		}
 	}
+	/* traffic of each NIC, kept across restarts (lib/nic.c) */
+	static const struct { const char *name, *counter, *help; } nm[] = {
+		{ "cella_network_receive_bytes_total", "bytes_received", "bytes received by the NIC's guest" },
+		{ "cella_network_transmit_bytes_total", "bytes_sent", "bytes sent by the NIC's guest and let through" },
+		{ "cella_network_receive_packets_total", "packets_received", "packets received by the NIC's guest" },
+		{ "cella_network_transmit_packets_total", "packets_sent", "packets sent by the NIC's guest and let through" },
+		{ "cella_network_transmit_dropped_packets_total", "packets_dropped_sent",
+		  "packets sent by the NIC's guest and dropped (spoofed)" },
+	};
+	json_t **nets = xmalloc0((n + 1) * sizeof(*nets));
+	json_array_foreach(all, i, o) {
+		cleanup_inst_row struct inst_row r = { 0 };
+		struct cella_error ignored;
+		if (inst_load(h, json_string_value(json_object_get(o, "name")), &r, &ignored) == 0)
+			nets[i] = nics_state(h, r.id);
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(nm); k++) {
+		EMIT("# HELP %s %s\n# TYPE %s counter\n", nm[k].name, nm[k].help, nm[k].name);
+		json_array_foreach(all, i, o) {
+			const char *dev;
+			json_t *nic;
+			json_object_foreach(nets[i], dev, nic)
+				EMIT("%s{name=\"%s\",device=\"%s\"} %lld\n", nm[k].name,
+				     json_string_value(json_object_get(o, "name")), dev,
+				     (long long)json_integer_value(json_object_get(json_object_get(nic, "counters"), nm[k].counter)));
+		}
+	}
+	json_array_foreach(all, i, o)
+		json_decref(nets[i]);
+	free(nets);
 	free(u);
 	free(running);
 #undef EMIT

@@ -23,11 +23,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "instance.h"
 #include "netlink.h"
 #include "network.h"
+#include "dnsmasq.h"
 #include "nft.h"
 #include "util.h"
 
@@ -112,7 +114,7 @@ static const char *cfg_str(const json_t *config, const char *key)
 	return json_string_value(json_object_get(config, key));
 }
 
-static void prefix_mask(struct nl_prefix *p)
+void prefix_mask(struct nl_prefix *p)
 {
 	unsigned bytes = p->ip.family == AF_INET ? 4 : 16;
 	for (unsigned i = 0; i < bytes; i++) {
@@ -144,7 +146,7 @@ static const char *prefix_text(const struct nl_prefix *p, bool masked, char *buf
 }
 
 /* Host part all zeros (want_ones false) or all ones (true)? */
-static bool host_bits_all(const struct nl_prefix *p, bool want_ones)
+bool host_bits_all(const struct nl_prefix *p, bool want_ones)
 {
 	unsigned bits = p->ip.family == AF_INET ? 32 : 128;
 	for (unsigned b = p->len; b < bits; b++) {
@@ -198,7 +200,7 @@ static int addr_parse(const char *key, const char *s, int family, struct nl_pref
 	return 1;
 }
 
-static bool domain_valid(const char *s)
+bool domain_valid(const char *s)
 {
 	size_t n = strlen(s), label = 0;
 	if (n < 1 || n > 253)
@@ -505,6 +507,24 @@ static int config_parse_stored(const json_t *config, struct net_cfg *out, struct
 	return 0;
 }
 
+int network_info(struct cella_host *h, const char *name, struct network_info *out, struct cella_error *err)
+{
+	json_t *config = network_config(h, name, err);
+	if (!config)
+		return -1;
+	struct net_cfg c;
+	int r = config_parse_stored(config, &c, err);
+	if (r == 0) {
+		*out = (struct network_info){ .has4 = c.has4, .has6 = c.has6, .addr4 = c.addr4, .addr6 = c.addr6 };
+		const char *d = cfg_str(config, "dns.domain");
+		snprintf(out->domain, sizeof(out->domain), "%s", d ? d : "cella");
+		const char *ranges = cfg_str(config, "ipv4.dhcp.ranges");
+		snprintf(out->ranges4, sizeof(out->ranges4), "%s", ranges ? ranges : "");
+	}
+	json_decref(config);
+	return r;
+}
+
 /* ---- the kernel's side ---------------------------------------------------- */
 
 static int sysctl_ensure(const char *key, const char *value, struct cella_error *err)
@@ -521,13 +541,15 @@ static bool addr_equal(const struct nl_prefix *a, const struct nl_prefix *b)
 	       !memcmp(a->ip.bytes, b->ip.bytes, a->ip.family == AF_INET ? 4 : 16);
 }
 
+static int network_dns_apply(struct cella_host *h, const char *name, struct cella_error *err);
+
 /*
  * Bring the bridge `name` to what `c` says, in cellad's network namespace:
  * the bridge (created if missing; an existing link must be a bridge), its
  * addresses (others removed, IPv6 link-local kept), forwarding, up, and its
  * nftables rules.  Idempotent.
  */
-static int network_apply(const char *name, const struct net_cfg *c, struct cella_error *err)
+static int network_apply(struct cella_host *h, const char *name, const struct net_cfg *c, struct cella_error *err)
 {
 	if (networks_disabled())
 		return 0;
@@ -610,15 +632,108 @@ static int network_apply(const char *name, const struct net_cfg *c, struct cella
 	else
 		r = nft_network_remove(s, name, err);
 	nft_close(s);
-	return r;
+	if (r < 0)
+		return -1;
+	return network_dns_apply(h, name, err);
+}
+
+static char *dns_dir(struct cella_host *h, const char *name)
+{
+	return xasprintf("%s/networks/%s", h->run_dir, name);
+}
+
+/*
+ * The network's dnsmasq: its static leases and names from the NICs on it,
+ * then started (or left alone when it runs with the same configuration).
+ * The network lock is held.
+ */
+static int network_dns_apply(struct cella_host *h, const char *name, struct cella_error *err)
+{
+	struct network_info ni;
+	if (networks_disabled())
+		return 0;
+	if (network_info(h, name, &ni, err) < 0)
+		return -1;
+	if (!ni.has4 && !ni.has6)
+		return dnsmasq_stop(dns_dir(h, name), err);
+	cleanup_free char *top = xasprintf("%s/networks", h->run_dir);
+	cleanup_free char *dir = dns_dir(h, name);
+	/* dnsmasq drops to nobody, who must reach its hosts files */
+	if (mkdir_p(dir, 0711, err) < 0 || chmod(top, 0711) < 0 || chmod(dir, 0711) < 0)
+		return cella_error_wrap(err, "network `%s`: its DNS directory", name);
+	char a4[INET6_ADDRSTRLEN + 8] = "", a6[INET6_ADDRSTRLEN + 8] = "";
+	if (ni.has4)
+		nl_prefix_format(&ni.addr4, a4, sizeof(a4));
+	if (ni.has6)
+		nl_prefix_format(&ni.addr6, a6, sizeof(a6));
+	struct dnsmasq_conf conf = {
+		.network = name, .bridge = name, .dir = dir, .ipv4_address = ni.has4 ? a4 : NULL,
+		.ipv4_ranges = ni.ranges4[0] ? ni.ranges4 : NULL, .ipv6_address = ni.has6 ? a6 : NULL,
+		.domain = ni.domain, .dhcp = true,
+	};
+	cleanup_stmt sqlite3_stmt *st = db_prepare(
+		host_db(h),
+		"SELECT i.name, n.mac, n.ipv4, n.ipv6 FROM nics n JOIN instances i ON i.id = n.instance_id "
+		"WHERE n.network = ? ORDER BY i.name, n.device",
+		err);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	size_t n = 0, cap = 0;
+	struct dnsmasq_host *hosts = NULL;
+	char **strs = NULL;
+	size_t nstrs = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			hosts = realloc(hosts, cap * sizeof(*hosts));
+			strs = realloc(strs, cap * 4 * sizeof(*strs));
+		}
+		const char *v[4];
+		for (int i = 0; i < 4; i++) {
+			const unsigned char *t = sqlite3_column_text(st, i);
+			v[i] = t ? (strs[nstrs++] = xstrdup((const char *)t)) : NULL;
+		}
+		/* a name in DNS once: an instance's first NIC on the network */
+		if (n && !strcmp(hosts[n - 1].name, v[0]))
+			continue;
+		hosts[n++] = (struct dnsmasq_host){ .name = v[0], .mac = v[1], .ipv4 = v[2], .ipv6 = v[3] };
+	}
+	int r = dnsmasq_hosts_set(&conf, hosts, n, err);
+	if (r == 0)
+		r = dnsmasq_start(&conf, err);
+	for (size_t i = 0; i < nstrs; i++)
+		free(strs[i]);
+	free(strs);
+	free(hosts);
+	return r < 0 ? cella_error_wrap(err, "network `%s`", name) : 0;
+}
+
+void networks_dns_refresh(struct cella_host *h)
+{
+	if (networks_disabled())
+		return;
+	struct cella_error ignored;
+	cleanup_close int lock = network_lock(h, &ignored);
+	if (lock < 0)
+		return;
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT name FROM networks ORDER BY name", &ignored);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		cleanup_free char *name = xstrdup((const char *)sqlite3_column_text(st, 0));
+		network_dns_apply(h, name, &ignored);
+	}
 }
 
 /* Remove the bridge and its rules (idempotent; a link that is not a bridge
  * is not ours and stays). */
-static int network_unapply(const char *name, struct cella_error *err)
+static int network_unapply(struct cella_host *h, const char *name, struct cella_error *err)
 {
 	if (networks_disabled())
 		return 0;
+	cleanup_free char *dir = dns_dir(h, name);
+	if (dnsmasq_stop(dir, err) < 0)
+		return -1;
+	rmdir(dir);
 	struct nft_session *s = nft_open(err);
 	if (!s)
 		return -1;
@@ -830,8 +945,8 @@ static int network_create_locked(struct cella_host *h, const char *name, const c
 	if (row_write(h, "INSERT INTO networks (type, description, config, name, created_at) VALUES ('bridge', ?, ?, ?, ?)",
 		      name, desc, config, err) < 0)
 		return -1;
-	if (network_apply(name, &c, err) < 0) {
-		network_unapply(name, &ignored);
+	if (network_apply(h, name, &c, err) < 0) {
+		network_unapply(h, name, &ignored);
 		row_delete(h, name, &ignored);
 		return cella_error_wrap(err, "network `%s`", name);
 	}
@@ -890,13 +1005,13 @@ int cella_network_update(struct cella_host *h, const char *name, const json_t *r
 	}
 	if (row_write(h, "UPDATE networks SET description = ?, config = ? WHERE name = ?", name, desc, config, err) < 0)
 		goto out;
-	if (network_apply(name, &nc, err) < 0) {
+	if (network_apply(h, name, &nc, err) < 0) {
 		/* back to what was: the row, then the kernel's side */
 		cella_error_wrap(err, "network `%s`", name);
 		row_write(h, "UPDATE networks SET description = ?, config = ? WHERE name = ?", name,
 			  json_string_value(json_object_get(cur, "description")), old, &ignored);
 		if (config_parse_stored(old, &oc, &ignored) == 0)
-			network_apply(name, &oc, &ignored);
+			network_apply(h, name, &oc, &ignored);
 		goto out;
 	}
 	r = 0;
@@ -920,7 +1035,7 @@ int cella_network_delete(struct cella_host *h, const char *name, struct cella_er
 	json_decref(cur);
 	if (users)
 		return cella_error_set(err, EBUSY, "network `%s` is used by %zu instance(s)", name, users);
-	if (network_unapply(name, err) < 0)
+	if (forwards_apply(h, name, false, err) < 0 || network_unapply(h, name, err) < 0)
 		return cella_error_wrap(err, "delete network `%s`", name);
 	return row_delete(h, name, err);
 }
@@ -972,8 +1087,47 @@ json_t *cella_network_state(struct cella_host *h, const char *name, struct cella
 				     "errors_sent", (json_int_t)stats.tx_errors, "packets_dropped_inbound",
 				     (json_int_t)stats.rx_dropped, "packets_dropped_outbound",
 				     (json_int_t)stats.tx_dropped);
-	return json_pack("{s:o, s:o, s:s, s:i, s:s, s:s}", "addresses", a, "counters", counters, "hwaddr", mac,
-			 "mtu", (int)link.mtu, "state", (link.flags & IFF_UP) ? "up" : "down", "type", "broadcast");
+	json_t *st = json_pack("{s:o, s:o, s:s, s:i, s:s, s:s}", "addresses", a, "counters", counters, "hwaddr", mac,
+			       "mtu", (int)link.mtu, "state", (link.flags & IFF_UP) ? "up" : "down", "type", "broadcast");
+	/* another table's forward policy that drops what we route (firewalld, ufw, iptables-nft) */
+	struct nft_session *s = nft_open(&ignored);
+	char reason[512];
+	if (s && nft_forward_check(s, reason, sizeof(reason), &ignored) == 1)
+		json_object_set_new(st, "forward_blocked", json_string(reason));
+	if (s)
+		nft_close(s);
+	return st;
+}
+
+/* The default profile gets a NIC on the default network, unless it has one. */
+static int default_profile_nic(struct cella_host *h, struct cella_error *err)
+{
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT devices FROM profiles WHERE name = 'default'", err);
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return 0;
+	json_error_t jerr;
+	json_t *devs = json_loads((const char *)sqlite3_column_text(st, 0), 0, &jerr);
+	if (!json_is_object(devs)) {
+		json_decref(devs);
+		return 0;
+	}
+	const char *k;
+	json_t *d;
+	json_object_foreach(devs, k, d) {
+		const char *type = json_string_value(json_object_get(d, "type"));
+		if ((type && !strcmp(type, "nic")) || !strcmp(k, "eth0")) {
+			json_decref(devs);
+			return 0;
+		}
+	}
+	json_object_set_new(devs, "eth0", json_pack("{s:s, s:s, s:s}", "type", "nic", "network", DEFAULT_NETWORK,
+						    "name", "eth0"));
+	cleanup_free char *text = json_dumps(devs, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(devs);
+	return db_run1(host_db(h), "UPDATE profiles SET devices = ? WHERE name = 'default'", text, 0,
+		       "add a NIC to the default profile", err);
 }
 
 /*
@@ -1005,7 +1159,7 @@ int cella_networks_ensure(struct cella_host *h, struct cella_error *err)
 		json_decref(config);
 		if (r < 0)
 			return -1;
-		return 0;
+		return default_profile_nic(h, err);
 	}
 	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT name, config FROM networks ORDER BY name", err);
 	if (!st)
@@ -1021,7 +1175,9 @@ int cella_networks_ensure(struct cella_host *h, struct cella_error *err)
 			cella_error_set(&e, EINVAL, "stored config: %s", jerr.text);
 		int r = config ? config_parse_stored(config, &c, &e) : -1;
 		if (r == 0)
-			r = network_apply(name, &c, &e);
+			r = network_apply(h, name, &c, &e);
+		if (r == 0)
+			r = forwards_apply(h, name, true, &e);
 		json_decref(config);
 		if (r < 0 && result == 0) {
 			*err = e;

@@ -793,11 +793,20 @@ int nft_nic_set(struct nft_session *s, const struct nft_nic *nic, struct cella_e
 	snprintf(drop, sizeof(drop), "counter name \"drop_%s\" drop", ifn);
 	/* a forged source MAC would poison the bridge's forwarding database
 	 * and impersonate another instance */
-	fprintf(f, "add rule %s in_%s ether saddr != %s %s\n", t, ifn, mac_text, drop);
+	if (!nic->any_mac)
+		fprintf(f, "add rule %s in_%s ether saddr != %s %s\n", t, ifn, mac_text, drop);
+	/* what its owner let through unfiltered (a router or bridge inside) */
+	if (nic->any_ipv4)
+		fprintf(f, "add rule %s in_%s ether type { arp, ip } %s\n", t, ifn, pass);
+	if (nic->any_ipv6)
+		fprintf(f, "add rule %s in_%s ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } %s\n"
+			"add rule %s in_%s ether type ip6 %s\n", t, ifn, drop, t, ifn, pass);
 	/* ARP: the sender must be this NIC (ARP cache poisoning); 0.0.0.0 is
 	 * an address probe (RFC 5227), which claims nothing */
-	fprintf(f, "add rule %s in_%s ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 "
-		"arp saddr ether %s arp saddr ip { 0.0.0.0", t, ifn, mac_text);
+	fprintf(f, "add rule %s in_%s ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 ", t, ifn);
+	if (!nic->any_mac)
+		fprintf(f, "arp saddr ether %s ", mac_text);
+	fprintf(f, "arp saddr ip { 0.0.0.0");
 	for (size_t i = 0; i < n; i++)
 		if (addrs[i].family == AF_INET)
 			fprintf(f, ", %s", addrs[i].text);

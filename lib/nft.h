@@ -90,6 +90,9 @@ struct nft_nic {
 	const char *const *ips;		/* IPv4 or IPv6 unicast addresses */
 	size_t n_ips;
 	bool isolated;
+	/* filtering turned off: any source MAC; any IPv4 (and ARP); any IPv6
+	 * (router advertisements and redirects are still dropped) */
+	bool any_mac, any_ipv4, any_ipv6;
 };
 /* Add or replace (the counters are kept). */
 int nft_nic_set(struct nft_session *s, const struct nft_nic *nic, struct cella_error *err) HIDDEN;

@@ -233,6 +233,15 @@ static void freezes_sweep(struct cella_host *h, json_t *report)
 	}
 }
 
+/* Guests that stopped while cellad was away: their NICs' counters and rules. */
+static void nics_sweep(struct cella_host *h)
+{
+	struct cella_error ignored;
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT name FROM instances", &ignored);
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		cella_instance_stopped(h, (const char *)sqlite3_column_text(st, 0));
+}
+
 json_t *cella_host_recover(struct cella_host *h, struct cella_error *err)
 {
 	(void)err;
@@ -243,5 +252,6 @@ json_t *cella_host_recover(struct cella_host *h, struct cella_error *err)
 	snapshots_sweep(h, report);
 	disks_sweep(h, report);
 	rows_sweep(h, report);
+	nics_sweep(h);
 	return report;
 }

@@ -48,6 +48,7 @@
 
 #include "monitor_proc.h"
 #include "monitor_sysinfo.h"
+#include "nic.h"
 #include "util.h"
 
 #define RING_SIZE (128 * 1024)
@@ -82,6 +83,7 @@ struct monitor {
 	/* params */
 	int stop_signal, stop_timeout;
 	char restart[16];
+	json_t *nics;              /* resolved NICs (lib/nic.h), plugged in at each boot */
 	/* state */
 	bool stopping, restarting;
 	struct timespec stop_deadline;
@@ -198,8 +200,38 @@ static int listen_at(int dirfd, const char *name, struct cella_error *err)
 	return fd;
 }
 
+static int params_load(struct monitor *m);
+
+/* The guest's NICs, into the namespaces just made for it. */
+static int nics_plug(struct monitor *m, struct cella_error *err)
+{
+	size_t i;
+	json_t *nic;
+	if (json_array_size(m->nics) == 0)
+		return 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)m->init_pid);
+	cleanup_close int netns = open(path, O_RDONLY | O_CLOEXEC);
+	if (netns < 0)
+		return cella_error_set(err, errno, "network namespace of `%s`", m->name);
+	json_array_foreach(m->nics, i, nic)
+		if (nic_attach(nic, netns, err) < 0)
+			return cella_error_wrap(err, "`%s`", m->name);
+	return 0;
+}
+
+static void nics_unplug(struct monitor *m)
+{
+	size_t i;
+	json_t *nic;
+	json_array_foreach(m->nics, i, nic)
+		nic_detach(nic);
+}
+
 static int guest_boot(struct monitor *m, struct cella_error *err)
 {
+	/* cellad may have changed them (a NIC added to the running guest) */
+	params_load(m);
 	char console_path[64];
 	cleanup_close int console_listen = listen_at(m->dirfd, "console.sock", err);
 	if (console_listen < 0)
@@ -235,6 +267,10 @@ static int guest_boot(struct monitor *m, struct cella_error *err)
 		close(master);
 		goto fail;
 	}
+	if (nics_plug(m, err) < 0) {
+		close(master);
+		goto fail;
+	}
 	int fl = fcntl(master, F_GETFL);
 	fcntl(master, F_SETFL, fl | O_NONBLOCK);
 	m->master = master;
@@ -260,6 +296,7 @@ static int guest_boot(struct monitor *m, struct cella_error *err)
 	return 0;
 fail:
 	cella_container_delete(&m->rt, m->name, CELLA_DELETE_FORCE, &ignored);
+	nics_unplug(m);
 	if (m->init_pidfd >= 0)
 		close(m->init_pidfd);
 	m->init_pidfd = -1;
@@ -294,6 +331,8 @@ static void guest_down(struct monitor *m)
 		console_output(m, buf, (size_t)n);
 	if (cella_container_delete(&m->rt, m->name, CELLA_DELETE_FORCE, &err) < 0)
 		log_msg("<4>", "%s: %s", m->name, err.msg);
+	/* the veths went with the guest's namespace; what else was ours */
+	nics_unplug(m);
 	if (m->master >= 0)
 		close(m->master);
 	if (m->slave >= 0)
@@ -612,6 +651,10 @@ static int params_load(struct monitor *m)
 		m->stop_timeout = (int)json_integer_value(v);
 	if (json_is_string(v = json_object_get(p, "restart")))
 		snprintf(m->restart, sizeof(m->restart), "%s", json_string_value(v));
+	if (json_is_array(v = json_object_get(p, "nics"))) {
+		json_decref(m->nics);
+		m->nics = json_incref(v);
+	}
 	json_decref(p);
 	return 0;
 }

@@ -451,6 +451,29 @@ int cmd_info(struct client *c, struct args *a, struct cella_error *err)
 			}
 		}
 	}
+	json_t *net = json_object_get(state, "network"), *nic;
+	if (json_object_size(net)) {
+		printf("\nNetwork:\n");
+		json_object_foreach(net, key, nic) {
+			json_t *addr, *cnt = json_object_get(nic, "counters"), *n = nic;
+			size_t ai;
+			printf("  %s (host side %s, %s, %s):\n", key, json_string_value(json_object_get(n, "host_name")) ?: "",
+			       json_string_value(json_object_get(n, "hwaddr")) ?: "",
+			       json_string_value(json_object_get(n, "state")) ?: "");
+			json_array_foreach(json_object_get(n, "addresses"), ai, addr)
+				printf("    %s %s/%s\n", json_string_value(json_object_get(addr, "family")) ?: "",
+				       json_string_value(json_object_get(addr, "address")) ?: "",
+				       json_string_value(json_object_get(addr, "netmask")) ?: "");
+			print_bytes("    ", "Bytes received", json_object_get(cnt, "bytes_received"));
+			print_bytes("    ", "Bytes sent", json_object_get(cnt, "bytes_sent"));
+			printf("    Packets received: %lld\n    Packets sent: %lld\n",
+			       (long long)json_integer_value(json_object_get(cnt, "packets_received")),
+			       (long long)json_integer_value(json_object_get(cnt, "packets_sent")));
+			if (json_integer_value(json_object_get(cnt, "packets_dropped_sent")))
+				printf("    Sent and dropped (spoofed): %lld packets\n",
+				       (long long)json_integer_value(json_object_get(cnt, "packets_dropped_sent")));
+		}
+	}
 	cfg = json_object_get(inst, "expanded_config");
 	if (!json_object_size(cfg))
 		cfg = json_object_get(inst, "config");

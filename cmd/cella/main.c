@@ -60,7 +60,7 @@ static const struct command commands[] = {
 	  "an instance's configuration" },
 	{ "profile", cmd_profile, profile_opts, 0, 1, ANY,
 	  "list|show|create|delete|edit|set|unset|get|add|remove ...", "profiles" },
-	{ "network", cmd_network, network_opts, 0, 1, ANY, "list|show|info|create|set|unset|delete ...",
+	{ "network", cmd_network, network_opts, 0, 1, ANY, "list|show|info|create|set|unset|delete|forward ...",
 	  "managed networks" },
 	{ "image", cmd_image, image_opts, 0, 1, ANY, "list|info|build|import|delete|alias ...", "images" },
 	{ "snapshot", cmd_snapshot, snapshot_opts, 0, 1, ANY, "create|list|restore|delete NAME [SNAP]",

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* network list|show|create|set|unset|delete|info: managed networks. */
+/* network list|show|create|set|unset|delete|info|forward: managed networks. */
 #include <string.h>
 
 #include "cella.h"
@@ -82,6 +82,11 @@ static int network_info(struct client *c, struct args *a, struct cella_error *er
 	       (long long)json_integer_value(json_object_get(cnt, "bytes_sent")),
 	       (long long)json_integer_value(json_object_get(cnt, "packets_received")),
 	       (long long)json_integer_value(json_object_get(cnt, "packets_sent")));
+	v = json_object_get(s, "forward_blocked");
+	if (json_is_string(v))
+		printf("\nWarning: the host's firewall drops forwarded traffic: %s.\n"
+		       "Instances on this network cannot reach beyond the host until it accepts it.\n",
+		       json_string_value(v));
 	json_decref(s);
 	return 0;
 }
@@ -154,8 +159,149 @@ static int network_delete(struct client *c, struct args *a, struct cella_error *
 	return api_delete_each(c, "networks", a->pos, a->npos, err);
 }
 
+/* ---- forwards ---- */
+
+static char *forward_path(const char *net, const char *addr)
+{
+	cleanup_free char *sfx = xasprintf("/forwards/%s", addr ? addr : "");
+	return api_path("networks", net, addr ? sfx : "/forwards");
+}
+
+static void forward_row(json_t *f, char **cells)
+{
+	json_t *ports = json_object_get(f, "ports"), *p;
+	size_t i, len = 0;
+	char buf[1024] = "";
+
+	json_array_foreach(ports, i, p)
+		len += (size_t)snprintf(buf + len, len < sizeof(buf) ? sizeof(buf) - len : 0, "%s%s/%s -> %s:%s",
+					i ? ", " : "", json_string_value(json_object_get(p, "protocol")) ?: "",
+					json_string_value(json_object_get(p, "listen_port")) ?: "",
+					json_string_value(json_object_get(p, "target_address")) ?: "",
+					json_string_value(json_object_get(p, "target_port")) ?: "");
+	cells[0] = xstrdup(json_string_value(json_object_get(f, "listen_address")) ?: "");
+	cells[1] = xstrdup(json_string_value(json_object_get(f, "description")) ?: "");
+	cells[2] = xstrdup(buf);
+}
+
+static int forward_list(struct client *c, struct args *a, struct cella_error *err)
+{
+	static const char *headers[] = { "LISTEN ADDRESS", "DESCRIPTION", "PORTS" };
+	cleanup_free char *base = forward_path(a->pos[0], NULL);
+	cleanup_free char *path = xasprintf("%s?recursion=1", base);
+	return list_show(c, a->format, path, headers, ARRAY_SIZE(headers), NULL, forward_row, err);
+}
+
+static int forward_show(struct client *c, struct args *a, struct cella_error *err)
+{
+	cleanup_free char *path = forward_path(a->pos[0], a->pos[1]);
+	json_t *f = api_get(c, path, err);
+	enum format fmt;
+
+	if (!f)
+		return -1;
+	if (format_parse(a->format ? a->format : "yaml", &fmt, err) < 0) {
+		json_decref(f);
+		return -1;
+	}
+	value_print(stdout, f, fmt);
+	json_decref(f);
+	return 0;
+}
+
+static int forward_create(struct client *c, struct args *a, struct cella_error *err)
+{
+	cleanup_free char *path = forward_path(a->pos[0], NULL);
+	json_t *req = json_pack("{s:s, s:[]}", "listen_address", a->pos[1], "ports");
+
+	if (a->description)
+		json_object_set_new(req, "description", json_string(a->description));
+	if (api_run(c, "POST", path, req, err) < 0)
+		return -1;
+	progress(c, "Forward %s created", a->pos[1]);
+	return 0;
+}
+
+static int forward_delete(struct client *c, struct args *a, struct cella_error *err)
+{
+	cleanup_free char *path = forward_path(a->pos[0], a->pos[1]);
+	return api_run(c, "DELETE", path, NULL, err);
+}
+
+/* port add NET ADDR PROTO LISTEN_PORT TARGET [TARGET_PORT] / port remove NET ADDR PROTO LISTEN_PORT */
+static int forward_port_change(struct client *c, struct args *a, bool add, struct cella_error *err)
+{
+	cleanup_free char *path = forward_path(a->pos[0], a->pos[1]);
+	json_t *f = api_get(c, path, err), *ports, *p;
+	size_t i;
+	bool found = false;
+
+	if (!f)
+		return -1;
+	ports = json_object_get(f, "ports");
+	json_array_foreach(ports, i, p) {
+		if (!strcmp(json_string_value(json_object_get(p, "protocol")) ?: "", a->pos[2]) &&
+		    !strcmp(json_string_value(json_object_get(p, "listen_port")) ?: "", a->pos[3])) {
+			found = true;
+			break;
+		}
+	}
+	if (add && found) {
+		json_decref(f);
+		return cella_error_set(err, 0, "%s port %s of %s is forwarded already", a->pos[2], a->pos[3], a->pos[1]);
+	}
+	if (!add && !found) {
+		json_decref(f);
+		return cella_error_set(err, 0, "%s port %s of %s is not forwarded", a->pos[2], a->pos[3], a->pos[1]);
+	}
+	if (add)
+		json_array_append_new(ports, json_pack("{s:s, s:s, s:s, s:s}", "protocol", a->pos[2], "listen_port",
+						       a->pos[3], "target_address", a->pos[4], "target_port",
+						       a->npos > 5 ? a->pos[5] : a->pos[3]));
+	else
+		json_array_remove(ports, i);
+	json_t *req = json_pack("{s:O, s:O}", "description", json_object_get(f, "description"), "ports", ports);
+	json_decref(f);
+	return api_run(c, "PUT", path, req, err);
+}
+
+static int forward_port_add(struct client *c, struct args *a, struct cella_error *err)
+{
+	return forward_port_change(c, a, true, err);
+}
+
+static int forward_port_remove(struct client *c, struct args *a, struct cella_error *err)
+{
+	return forward_port_change(c, a, false, err);
+}
+
+static const struct subcommand port_subs[] = {
+	{ "add", forward_port_add, 5, 6, "NETWORK LISTEN_ADDRESS PROTOCOL LISTEN_PORT TARGET_ADDRESS [TARGET_PORT]",
+	  "forward a port" },
+	{ "remove", forward_port_remove, 4, 4, "NETWORK LISTEN_ADDRESS PROTOCOL LISTEN_PORT", "stop forwarding a port" },
+};
+
+static int forward_port(struct client *c, struct args *a, struct cella_error *err)
+{
+	return subcommand_run("network forward port", port_subs, ARRAY_SIZE(port_subs), c, a, err);
+}
+
+static const struct subcommand forward_subs[] = {
+	{ "list", forward_list, 1, 1, "NETWORK [-f FORMAT]", "list a network's forwards" },
+	{ "show", forward_show, 2, 2, "NETWORK LISTEN_ADDRESS", "show a forward" },
+	{ "create", forward_create, 2, 2, "NETWORK LISTEN_ADDRESS", "create a forward of a listen address" },
+	{ "delete", forward_delete, 2, 2, "NETWORK LISTEN_ADDRESS", "delete a forward and its ports" },
+	{ "port", forward_port, 1, -1, "add|remove ...", "the ports of a forward" },
+};
+
+static int network_forward(struct client *c, struct args *a, struct cella_error *err)
+{
+	return subcommand_run("network forward", forward_subs, ARRAY_SIZE(forward_subs), c, a, err);
+}
+
 static const struct subcommand subs[] = {
 	{ "list", network_list, 0, 0, "[-f FORMAT]", "list networks" },
+	{ "forward", network_forward, 1, -1, "list|show|create|delete|port ...", "port forwards of a network" },
 	{ "show", network_show, 1, 1, "NETWORK", "show a network's configuration" },
 	{ "info", network_info, 1, 1, "NETWORK", "show a network's bridge: addresses, MTU, counters" },
 	{ "create", network_create, 1, -1, "NETWORK [KEY=VALUE...]", "create a bridge network" },

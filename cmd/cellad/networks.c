@@ -96,6 +96,79 @@ static struct reply *network_delete(struct request *req)
 	return reply_sync(NULL);
 }
 
+/* ---- forwards ---- */
+
+static struct reply *forwards_list(struct request *req)
+{
+	struct cella_error err = { 0 };
+	const char *name = req_param(req, "name");
+	json_t *l = cella_network_forward_list(g_daemon.host, name, &err);
+	if (!l)
+		return reply_cella_error(&err);
+	if (req_recursion(req) == 0) {
+		json_t *urls = json_array();
+		size_t i;
+		json_t *f;
+		json_array_foreach(l, i, f)
+			json_array_append_new(urls, json_sprintf("/1.0/networks/%s/forwards/%s", name,
+								 json_string_value(json_object_get(f, "listen_address"))));
+		json_decref(l);
+		l = urls;
+	}
+	return reply_sync(l);
+}
+
+static struct reply *forwards_create(struct request *req)
+{
+	struct cella_error err = { 0 };
+	const char *name = req_param(req, "name");
+	if (cella_network_forward_create(g_daemon.host, name, req->json, &err) < 0)
+		return reply_cella_error(&err);
+	network_event("network-forward-created", name);
+	return reply_sync(NULL);
+}
+
+static struct reply *forward_get(struct request *req)
+{
+	struct cella_error err = { 0 };
+	json_t *f = cella_network_forward_get(g_daemon.host, req_param(req, "name"), req_param(req, "address"), &err);
+	if (!f)
+		return reply_cella_error(&err);
+	return reply_sync(f);
+}
+
+static struct reply *forward_update(struct request *req, bool patch)
+{
+	struct cella_error err = { 0 };
+	const char *name = req_param(req, "name");
+	if (cella_network_forward_update(g_daemon.host, name, req_param(req, "address"), req->json, patch, &err) < 0)
+		return reply_cella_error(&err);
+	network_event("network-forward-updated", name);
+	return reply_sync(NULL);
+}
+
+static struct reply *forward_put(struct request *req)
+{
+	return forward_update(req, false);
+}
+
+static struct reply *forward_patch(struct request *req)
+{
+	return forward_update(req, true);
+}
+
+static struct reply *forward_delete(struct request *req)
+{
+	struct cella_error err = { 0 };
+	const char *name = req_param(req, "name");
+	if (cella_network_forward_delete(g_daemon.host, name, req_param(req, "address"), &err) < 0)
+		return reply_cella_error(&err);
+	network_event("network-forward-deleted", name);
+	return reply_sync(NULL);
+}
+
+#define FORWARD_FIELDS FIELDS("listen_address", "description", "ports", "config", "location", "network")
+
 #define NETWORK_PUT_FIELDS FIELDS("name", "type", "description", "config", "managed", "status", "used_by", "locations")
 
 const struct route network_routes[] = {
@@ -108,5 +181,14 @@ const struct route network_routes[] = {
 	  "Merge into a network" },
 	{ "DELETE", "/1.0/networks/{name}", network_delete, 0, NULL, "Delete a network" },
 	{ "GET", "/1.0/networks/{name}/state", network_state, 0, NULL, "A network's bridge: addresses, MTU, counters" },
+	{ "GET", "/1.0/networks/{name}/forwards", forwards_list, 0, NULL, "List a network's port forwards" },
+	{ "POST", "/1.0/networks/{name}/forwards", forwards_create, ROUTE_BODY_JSON, FORWARD_FIELDS,
+	  "Forward ports of a listen address to the network" },
+	{ "GET", "/1.0/networks/{name}/forwards/{address}", forward_get, 0, NULL, "Get a port forward" },
+	{ "PUT", "/1.0/networks/{name}/forwards/{address}", forward_put, ROUTE_BODY_JSON, FORWARD_FIELDS,
+	  "Replace a forward's ports" },
+	{ "PATCH", "/1.0/networks/{name}/forwards/{address}", forward_patch, ROUTE_BODY_JSON, FORWARD_FIELDS,
+	  "Merge into a forward" },
+	{ "DELETE", "/1.0/networks/{name}/forwards/{address}", forward_delete, 0, NULL, "Delete a port forward" },
 	{ 0 },
 };

@@ -33,6 +33,8 @@ static void watch_line(struct watched *w, const char *line)
 	json_t *ev = json_loads(line, 0, NULL);
 	const char *event = json_string_value(json_object_get(ev, "event"));
 	const char *reason = json_string_value(json_object_get(ev, "reason"));
+	if (event && !strcmp(event, "stopped"))
+		cella_instance_stopped(g_daemon.host, w->name);
 	if (event && reason && strcmp(reason, "stopped") != 0) {
 		cleanup_free char *src = xasprintf("/1.0/instances/%s", w->name);
 		const char *action = !strcmp(event, "restarted") ? "instance-restarted" : "instance-stopped";

@@ -128,6 +128,9 @@ CELLA_API int cella_instance_console_open(struct cella_host *h, const char *name
  *  "exit_code":N,"boots":N}, and EOF once its monitor is gone.
  */
 CELLA_API int cella_instance_watch(struct cella_host *h, const char *name, struct cella_error *err);
+/* After a guest stopped by itself (poweroff, exit): its NICs' traffic counters
+ * kept in the database and their filter rules dropped.  Nothing if it runs. */
+CELLA_API void cella_instance_stopped(struct cella_host *h, const char *name);
 /* The console log (text, caller frees). */
 CELLA_API char *cella_instance_console_log(struct cella_host *h, const char *name, struct cella_error *err);
 
@@ -203,5 +206,18 @@ CELLA_API json_t *cella_network_state(struct cella_host *h, const char *name, st
 /* At cellad's start (after recovery): the default network `cellabr0` when
  * there is none, then every network's bridge and rules brought up. */
 CELLA_API int cella_networks_ensure(struct cella_host *h, struct cella_error *err);
+
+/* Network forwards: {"listen_address", "description", "ports": [{"protocol":
+ * "tcp"|"udp", "listen_port", "target_address", "target_port", "description"}]};
+ * a listen address is forwarded once on the host. */
+CELLA_API json_t *cella_network_forward_list(struct cella_host *h, const char *network, struct cella_error *err);
+CELLA_API json_t *cella_network_forward_get(struct cella_host *h, const char *network, const char *listen,
+					    struct cella_error *err);
+CELLA_API int cella_network_forward_create(struct cella_host *h, const char *network, const json_t *req,
+					   struct cella_error *err);
+CELLA_API int cella_network_forward_update(struct cella_host *h, const char *network, const char *listen,
+					   const json_t *req, bool patch, struct cella_error *err);
+CELLA_API int cella_network_forward_delete(struct cella_host *h, const char *network, const char *listen,
+					   struct cella_error *err);
 
 #endif
