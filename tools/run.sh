@@ -6,9 +6,9 @@
 # Idempotent: the demo VPS is replaced on each run.
 set -euo pipefail
 build=${1:-build}
-# The demo VPS needs no network yet; managed networks (a bridge, NAT, forwarding
-# on the host) come with instance NICs, so the daemon this starts makes none.
-export CELLA_NO_NETWORKS=1
+# The daemon this starts makes the default network `cellabr0` (a bridge with
+# NAT, and IP forwarding on) and the VPS gets a NIC on it.  CELLA_NO_NETWORKS=1
+# keeps the host's network untouched (the VPS then has only its loopback).
 cella=$build/cella
 name=${CELLA_DEMO_NAME:-demo}
 
@@ -35,7 +35,14 @@ echo "hello from $(hostname): I am $(id -un) (uid $(id -u)), my init is: $(cat /
 echo "--- my processes"; ps -o pid,user,comm
 echo "--- my memory (the VPS limit, not the host)"; grep -E "MemTotal|MemAvailable" /proc/meminfo
 echo "--- my CPUs: $(nproc); up for $(cut -d" " -f1 /proc/uptime) s"
-echo "--- my web server"; wget -qO- http://127.0.0.1/ | head -3'
+echo "--- my web server"; wget -qO- http://127.0.0.1/ | head -3
+if ip -4 addr show dev eth0 >/dev/null 2>&1; then
+	echo "--- my network, configured before my init started"
+	ip -4 -o addr show dev eth0; ip route | head -2
+	gw=$(ip route | sed -n "s/^default via \([^ ]*\).*/\1/p")
+	ping -c 1 -W 2 "$gw" | grep -E "bytes from|packet loss"
+	echo "--- my name in the network'"'"'s DNS"; nslookup "$(hostname).cella" "$gw" 2>&1 | tail -2
+fi'
 
 step cella list
 "$cella" list

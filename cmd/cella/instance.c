@@ -35,7 +35,7 @@ const struct opt list_opts[] = {
 	{ "format", 'f', OPT_STRING, ARG(format), "FORMAT", "table, compact, csv, json or yaml" },
 	{ "columns", 'c', OPT_STRING, ARG(columns), "COLUMNS",
 	  "n name, s state, t type, d description, c created, l last used, p pid, P profiles, "
-	  "S snapshots, m memory, e ephemeral (default: nstd)" },
+	  "S snapshots, m memory, e ephemeral, 4 IPv4, 6 IPv6 (default: ns46td)" },
 	OPT_END
 };
 
@@ -210,7 +210,8 @@ static const struct column columns[] = {
 	{ 'n', "NAME", false },        { 's', "STATE", false },    { 't', "TYPE", false },
 	{ 'd', "DESCRIPTION", false }, { 'c', "CREATED AT", false }, { 'l', "LAST USED AT", false },
 	{ 'p', "PID", true },          { 'P', "PROFILES", false }, { 'S', "SNAPSHOTS", false },
-	{ 'm', "MEMORY USAGE", true }, { 'e', "EPHEMERAL", false },
+	{ 'm', "MEMORY USAGE", true }, { 'e', "EPHEMERAL", false }, { '4', "IPV4", true },
+	{ '6', "IPV6", true },
 };
 
 static const struct column *column_find(char l)
@@ -239,7 +240,9 @@ static char *cell(struct client *c, json_t *inst, json_t **state, char l)
 {
 	const char *name = json_string_value(json_object_get(inst, "name"));
 
-	if (column_find(l)->needs_state && !*state) {
+	/* a stopped instance has no live state worth a request */
+	if (column_find(l)->needs_state && !*state &&
+	    strcmp(json_string_value(json_object_get(inst, "status")) ?: "", "Stopped")) {
 		struct cella_error e = { 0 };
 		cleanup_free char *path = api_path("instances", name ? name : "", "/state");
 
@@ -270,6 +273,27 @@ static char *cell(struct client *c, json_t *inst, json_t **state, char l)
 		json_t *u = json_object_get(json_object_get(*state, "memory"), "usage");
 		return json_is_number(u) && json_number_value(u) > 0 ? human_bytes(json_number_value(u))
 								     : xstrdup("");
+	}
+	case '4':
+	case '6': {
+		/* "10.0.3.5 (eth0)" per address, one per line, as Incus lists them */
+		const char *dev;
+		json_t *nic, *addr;
+		char *out = xstrdup("");
+		size_t i;
+
+		json_object_foreach(json_object_get(*state, "network"), dev, nic) {
+			json_array_foreach(json_object_get(nic, "addresses"), i, addr) {
+				const char *fam = json_string_value(json_object_get(addr, "family")) ?: "";
+				if (strcmp(fam, l == '4' ? "inet" : "inet6"))
+					continue;
+				char *n = xasprintf("%s%s%s (%s)", out, *out ? "\n" : "",
+						    json_string_value(json_object_get(addr, "address")) ?: "", dev);
+				free(out);
+				out = n;
+			}
+		}
+		return out;
 	}
 	case 'P': {
 		json_t *p = json_object_get(inst, "profiles"), *v;
@@ -312,7 +336,7 @@ static bool list_match(json_t *inst, struct args *a)
 
 int cmd_list(struct client *c, struct args *a, struct cella_error *err)
 {
-	const char *cols = a->columns ? a->columns : "nstd";
+	const char *cols = a->columns ? a->columns : "ns46td";
 	enum format fmt;
 	json_t *list, *inst, *shown;
 	size_t i, ncols = strlen(cols);

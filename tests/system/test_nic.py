@@ -346,6 +346,9 @@ def test_addresses(nh):
     for n in names:
         launch(h, n)
     got = {n: addr4(h, n) for n in names}
+    # `cella list` shows them, as Incus does: "10.x.y.z (eth0)"
+    listed = h.cli("list", check=True).stdout
+    assert all(f"{a} (eth0)" in listed for a in got.values()) and "IPV4" in listed, listed
     for n, a in got.items():
         ip = ipaddress.ip_address(a)
         assert ip in n4.network and ip not in (n4.ip, n4.network.network_address, n4.network.broadcast_address), \
