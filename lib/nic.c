@@ -442,6 +442,43 @@ static int addr_pick(struct cella_host *h, int fam, long long inst_id, const cha
 	return 0;
 }
 
+static bool list_has(const char *list, const char *addr)
+{
+	size_t n = strlen(addr);
+	for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, addr, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* A routed NIC's addresses: none of them another NIC's (routed or bridged). */
+static int routed_taken(struct cella_host *h, long long inst_id, const char *dev, const char *v4, const char *v6,
+			struct cella_error *err)
+{
+	cleanup_stmt sqlite3_stmt *st = db_prepare(
+		host_db(h),
+		"SELECT i.name, n.device, n.ipv4, n.ipv6 FROM nics n JOIN instances i ON i.id = n.instance_id "
+		"WHERE NOT (n.instance_id = ? AND n.device = ?)",
+		err);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, inst_id);
+	sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		for (int fam = 0; fam < 2; fam++) {
+			const char *theirs = (const char *)sqlite3_column_text(st, 2 + fam);
+			cleanup_free char *mine = xstrdup(fam ? v6 : v4);
+			char *save = NULL;
+			for (char *a = strtok_r(mine, ",", &save); a && theirs; a = strtok_r(NULL, ",", &save))
+				if (list_has(theirs, a))
+					return cella_error_set(err, EEXIST, "device `%s`: %s %s is already used by `%s` (%s)",
+							       dev, fam ? "ipv6.address" : "ipv4.address", a,
+							       sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+		}
+	}
+	return 0;
+}
+
 /* One device: its row brought up to date (or made), and its resolved form. */
 static json_t *nic_resolve(struct cella_host *h, long long inst_id, const char *dev, const json_t *d,
 			   struct nic_row *old, struct cella_error *err)
@@ -481,6 +518,8 @@ static json_t *nic_resolve(struct cella_host *h, long long inst_id, const char *
 	if (routed) {
 		snprintf(row.ipv4, sizeof(row.ipv4), "%s", dev_str(d, "ipv4.address") ? dev_str(d, "ipv4.address") : "");
 		snprintf(row.ipv6, sizeof(row.ipv6), "%s", dev_str(d, "ipv6.address") ? dev_str(d, "ipv6.address") : "");
+		if (routed_taken(h, inst_id, dev, row.ipv4, row.ipv6, err) < 0)
+			return NULL;
 		if (row.ipv4[0])
 			snprintf(gw4, sizeof(gw4), ROUTED_GW4);
 		if (row.ipv6[0])

@@ -603,6 +603,12 @@ def test_routed_nic(nh):
     assert hn not in ports
     p = tns(h, "busybox", "ping", "-c", "2", "-W", "2", ROUTED, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
+    # the same address for a second routed NIC: refused at start, nothing of it made
+    launch(h, "r2", devices={"eth0": {"type": "nic", "nictype": "routed", "ipv4.address": ROUTED}}, start=False)
+    r = h.api("PUT", "/1.0/instances/r2/state", {"action": "start"})
+    err = op_fails(h, r)
+    assert "already used by `r`" in err, err
+    assert [x["dev"] for x in json.loads(tns(h, "ip", "-j", "route", "show", f"{ROUTED}/32").stdout)] == [hn]
 
 
 # -- 8. anti-spoofing ----------------------------------------------------------------------
