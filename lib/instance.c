@@ -1410,6 +1410,21 @@ static bool nic_same(const json_t *a, const json_t *b)
 	return json_equal((json_t *)a, (json_t *)b);
 }
 
+/* The same NIC but for its rate limits (changed in place, not by re-plugging)? */
+static bool nic_same_but_limits(const json_t *a, const json_t *b)
+{
+	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
+	for (int i = 0; i < 2; i++) {
+		const char *k = i ? "egress" : "ingress";
+		json_object_del(x, k);
+		json_object_del(y, k);
+	}
+	bool same = json_equal(x, y);
+	json_decref(x);
+	json_decref(y);
+	return same;
+}
+
 static const json_t *nic_find(const json_t *nics, const char *device)
 {
 	size_t i;
@@ -1450,22 +1465,29 @@ static int nics_hot_apply(struct cella_host *h, const struct inst_row *r, const 
 	}
 	size_t i;
 	json_t *n;
+	int ret = 0;
 	json_array_foreach(old, i, n) {
 		const char *dev = json_string_value(json_object_get(n, "device"));
 		const json_t *now = nic_find(nics, dev);
 		if (now && nic_same(now, n))
 			continue;
+		if (now && nic_same_but_limits(now, n)) {
+			if (ret == 0)
+				ret = nic_limits_update(now, err);
+			continue;
+		}
 		nic_detach(n);
 		nic_filter_drop(h, n);
 	}
 	json_t *added = json_array();
 	json_array_foreach(nics, i, n) {
 		const json_t *was = nic_find(old, json_string_value(json_object_get(n, "device")));
-		if (was && nic_same(was, n))
+		if (was && (nic_same(was, n) || nic_same_but_limits(was, n)))
 			continue;
 		json_array_append(added, n);
 	}
-	int ret = nics_filter_set(h, added, err);
+	if (ret == 0)
+		ret = nics_filter_set(h, added, err);
 	json_array_foreach(added, i, n) {
 		if (ret == 0)
 			ret = nic_attach(n, netns, err);

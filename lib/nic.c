@@ -835,6 +835,38 @@ static int shaping(struct nl *nl, const json_t *nic, int hidx, struct cella_erro
 	return 0;
 }
 
+int nic_limits_update(const json_t *nic, struct cella_error *err)
+{
+	cleanup_nl struct nl *nl = nl_open(err);
+	if (!nl)
+		return -1;
+	int hidx = nl_link_index(nl, nic_str(nic, "host"), err);
+	if (hidx < 0)
+		return cella_error_wrap(err, "NIC `%s`", nic_str(nic, "device"));
+	/* back to no shaping, then what is asked (each call replaces the TBF it sets) */
+	struct cella_error ignored;
+	if (!json_integer_value(json_object_get(nic, "ingress")))
+		nl_qdisc_root_delete(nl, hidx, &ignored);
+	if (!json_integer_value(json_object_get(nic, "egress"))) {
+		nl_ingress_delete(nl, hidx, &ignored);
+		nl_link_delete_name(nl, nic_str(nic, "ifb"), &ignored);
+	} else if (nl_link_index(nl, nic_str(nic, "ifb"), &ignored) > 0) {
+		/* the redirect is there already: only the rate changes */
+		int ifb = nl_link_index(nl, nic_str(nic, "ifb"), err);
+		uint64_t out = (uint64_t)json_integer_value(json_object_get(nic, "egress"));
+		json_t *in_only = json_deep_copy(nic);
+		json_object_set_new(in_only, "egress", json_integer(0));
+		int r = shaping(nl, in_only, hidx, err);
+		json_decref(in_only);
+		if (r < 0 || ifb < 0 || nl_tbf_set(nl, ifb, out, burst_of(out), err) < 0)
+			return cella_error_wrap(err, "NIC `%s`", nic_str(nic, "device"));
+		return 0;
+	}
+	if (shaping(nl, nic, hidx, err) < 0)
+		return cella_error_wrap(err, "NIC `%s`", nic_str(nic, "device"));
+	return 0;
+}
+
 int nic_attach(const json_t *nic, int netns_fd, struct cella_error *err)
 {
 	cleanup_nl struct nl *nl = nl_open(err);

@@ -51,6 +51,8 @@ json_t *nics_sync(struct cella_host *h, long long inst_id, const char *inst_name
 
 /* Plug a resolved NIC into the guest whose network namespace is `netns_fd`. */
 int nic_attach(const json_t *nic, int netns_fd, struct cella_error *err) HIDDEN;
+/* Its limits.ingress/egress applied anew to the plugged-in NIC. */
+int nic_limits_update(const json_t *nic, struct cella_error *err) HIDDEN;
 /* Unplug it (host side: its veth, IFB, proxy entries); idempotent. */
 void nic_detach(const json_t *nic) HIDDEN;
 

@@ -225,6 +225,65 @@ static int device_remove(struct client *c, struct args *a, struct cella_error *e
 	return object_modify(c, path, false, device_remove_fn, a, err);
 }
 
+/*
+ * device set NAME DEV KEY=VALUE... / device unset NAME DEV KEY...: a device
+ * the instance has from a profile becomes its own first (an override).
+ */
+static int device_change(struct client *c, struct args *a, bool set, struct cella_error *err)
+{
+	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
+	json_t *obj = api_get(c, path, err), *w, *devs, *d;
+
+	if (!obj)
+		return -1;
+	w = object_writable(obj, false);
+	devs = json_object_get(w, "devices");
+	d = json_object_get(devs, a->pos[1]);
+	if (!d) {
+		json_t *inherited = json_object_get(json_object_get(obj, "expanded_devices"), a->pos[1]);
+		if (!json_is_object(inherited)) {
+			json_decref(obj);
+			json_decref(w);
+			return cella_error_set(err, 0, "no device `%s`", a->pos[1]);
+		}
+		d = json_deep_copy(inherited);
+		json_object_set_new(devs, a->pos[1], d);
+	}
+	json_decref(obj);
+	for (int i = 2; i < a->npos; i++) {
+		cleanup_free char *k = NULL;
+		cleanup_free char *v = NULL;
+
+		if (!set) {
+			if (json_object_del(d, a->pos[i]) < 0) {
+				json_decref(w);
+				return cella_error_set(err, 0, "device `%s` has no `%s`", a->pos[1], a->pos[i]);
+			}
+			continue;
+		}
+		if (kv_split(a->pos[i], &k, &v, err) < 0) {
+			json_decref(w);
+			return -1;
+		}
+		if (!strcmp(k, "type")) {
+			json_decref(w);
+			return cella_error_set(err, 0, "a device's type cannot change (remove and add it)");
+		}
+		json_object_set_new(d, k, json_string(v));
+	}
+	return api_run(c, "PUT", path, w, err);
+}
+
+static int device_set(struct client *c, struct args *a, struct cella_error *err)
+{
+	return device_change(c, a, true, err);
+}
+
+static int device_unset(struct client *c, struct args *a, struct cella_error *err)
+{
+	return device_change(c, a, false, err);
+}
+
 static int device_list(struct client *c, struct args *a, struct cella_error *err)
 {
 	cleanup_free char *path = api_path("instances", a->pos[0], NULL);
@@ -254,6 +313,8 @@ static int device_show(struct client *c, struct args *a, struct cella_error *err
 static const struct subcommand device_subs[] = {
 	{ "add", device_add, 3, -1, "NAME DEVICE TYPE [KEY=VALUE...]", "add a device" },
 	{ "remove", device_remove, 2, -1, "NAME DEVICE...", "remove devices" },
+	{ "set", device_set, 3, -1, "NAME DEVICE KEY=VALUE...", "set keys of a device (a profile's becomes the instance's own)" },
+	{ "unset", device_unset, 3, -1, "NAME DEVICE KEY...", "remove keys of a device" },
 	{ "list", device_list, 1, 1, "NAME", "list the instance's own devices" },
 	{ "show", device_show, 1, 1, "NAME", "show the instance's own devices" },
 };
@@ -261,7 +322,7 @@ static const struct subcommand device_subs[] = {
 static int config_device(struct client *c, struct args *a, struct cella_error *err)
 {
 	if (a->npos == 0)
-		return cella_error_set(err, 0, "missing argument; usage: cella config device add|remove|list|show");
+		return cella_error_set(err, 0, "missing argument; usage: cella config device add|remove|set|unset|list|show");
 	return subcommand_run("config device", device_subs, ARRAY_SIZE(device_subs), c, a, err);
 }
 

@@ -15,7 +15,7 @@ _cella()
 	[ "$COMP_CWORD" -gt 0 ] && prev="${COMP_WORDS[COMP_CWORD-1]}"
 
 	local commands="launch create start stop restart freeze unfreeze delete list info exec shell
-		console file config profile image snapshot copy rename operation monitor version help"
+		console file config profile network image snapshot copy rename operation monitor version help"
 
 	# the command: first word that is not a global option
 	local i cmd="" cmd_i=0
@@ -95,9 +95,15 @@ _cella()
 		if [ "$pos" -eq 1 ]; then
 			COMPREPLY=($(compgen -W "set get unset show edit device" -- "$cur"))
 		elif [ "$sub" = device ] && [ "$pos" -eq 2 ]; then
-			COMPREPLY=($(compgen -W "add remove list show" -- "$cur"))
+			COMPREPLY=($(compgen -W "add remove set unset list show" -- "$cur"))
 		elif [ "$pos" -eq 2 ] || { [ "$sub" = device ] && [ "$pos" -eq 3 ]; }; then
 			COMPREPLY=($(compgen -W "$(_cella_instances)" -- "$cur"))
+		fi ;;
+	network)
+		if [ "$pos" -eq 1 ]; then
+			COMPREPLY=($(compgen -W "list show info create set unset delete forward" -- "$cur"))
+		elif [ "$sub" = forward ] && [ "$pos" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "list show create delete port" -- "$cur"))
 		fi ;;
 	profile)
 		if [ "$pos" -eq 1 ]; then

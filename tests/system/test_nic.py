@@ -703,6 +703,23 @@ def test_bandwidth_limits(nh):
     assert 18e6 <= egress <= 22e6, rates
     assert 18e6 <= ingress <= 22e6, rates
 
+    # changed on the running instance: the same link, a new rate; unset: no shaping left
+    hn = nic(h, "e")["host_name"]
+    ifb = "ci" + hn[2:]
+    index = json.loads(tns(h, "ip", "-j", "link", "show", "dev", hn).stdout)[0]["ifindex"]
+    h.cli("config", "device", "set", "e", "eth0", "limits.egress=5Mbit", "limits.ingress=7Mbit", check=True)
+    assert json.loads(tns(h, "ip", "-j", "link", "show", "dev", hn).stdout)[0]["ifindex"] == index
+
+    def tbf_rate(dev):
+        for q in json.loads(tns(h, "tc", "-j", "qdisc", "show", "dev", dev).stdout):
+            if q.get("kind") == "tbf":
+                return q["options"]["rate"]
+        return None
+    assert tbf_rate(ifb) == 625000 and tbf_rate(hn) == 875000, (tbf_rate(ifb), tbf_rate(hn))   # bytes/s
+    h.cli("config", "device", "unset", "e", "eth0", "limits.egress", "limits.ingress", check=True)
+    assert tbf_rate(hn) is None and ifb not in h.links()
+    assert json.loads(tns(h, "ip", "-j", "link", "show", "dev", hn).stdout)[0]["ifindex"] == index
+
 
 # -- 11. counters --------------------------------------------------------------------------
 
