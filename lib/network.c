@@ -724,6 +724,31 @@ void networks_dns_refresh(struct cella_host *h)
 	}
 }
 
+json_t *cella_networks_supervise(struct cella_host *h)
+{
+	json_t *restarted = json_array();
+	if (networks_disabled())
+		return restarted;
+	struct cella_error ignored;
+	cleanup_close int lock = network_lock(h, &ignored);
+	if (lock < 0)
+		return restarted;
+	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT name FROM networks ORDER BY name", &ignored);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		cleanup_free char *name = xstrdup((const char *)sqlite3_column_text(st, 0));
+		cleanup_free char *dir = dns_dir(h, name);
+		struct network_info ni;
+		if (network_info(h, name, &ni, &ignored) < 0 || (!ni.has4 && !ni.has6) || dnsmasq_pid(dir) > 0)
+			continue;
+		struct cella_error e = { 0 };
+		if (network_dns_apply(h, name, &e) == 0)
+			json_array_append_new(restarted, json_sprintf("network `%s`: dnsmasq was not running: started again", name));
+		else
+			json_array_append_new(restarted, json_sprintf("network `%s`: dnsmasq: %s", name, e.msg));
+	}
+	return restarted;
+}
+
 /* Remove the bridge and its rules (idempotent; a link that is not a bridge
  * is not ours and stays). */
 static int network_unapply(struct cella_host *h, const char *name, struct cella_error *err)

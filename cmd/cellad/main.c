@@ -131,6 +131,22 @@ static void *autostart_main(void *unused)
 	return NULL;
 }
 
+/* What runs beside the guests and must keep running: each network's dnsmasq. */
+static void *supervise_main(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		sleep(5);
+		json_t *done = cella_networks_supervise(g_daemon.host);
+		size_t i;
+		json_t *line;
+		json_array_foreach(done, i, line)
+			log_warn("%s", json_string_value(line));
+		json_decref(done);
+	}
+	return NULL;
+}
+
 static int serve(struct cella_host_opts *opts, const char *socket_path, const char *group, bool group_explicit,
 		 sigset_t *sigs, struct cella_error *err)
 {
@@ -178,6 +194,9 @@ static int serve(struct cella_host_opts *opts, const char *socket_path, const ch
 
 	if (watch_start() < 0)
 		log_warn("cannot follow the instances' own changes: %s", strerror(errno));
+	pthread_t supervise;
+	if (pthread_create(&supervise, NULL, supervise_main, NULL) == 0)
+		pthread_detach(supervise);
 	/* autostart while serving: its delays must not keep the API waiting */
 	pthread_t autostart;
 	if (pthread_create(&autostart, NULL, autostart_main, NULL) == 0)

@@ -206,6 +206,9 @@ CELLA_API json_t *cella_network_state(struct cella_host *h, const char *name, st
 /* At cellad's start (after recovery): the default network `cellabr0` when
  * there is none, then every network's bridge and rules brought up. */
 CELLA_API int cella_networks_ensure(struct cella_host *h, struct cella_error *err);
+/* Each network's dnsmasq running, started again where it is not; returns
+ * what was done, a line each (caller decrefs; empty when all was well). */
+CELLA_API json_t *cella_networks_supervise(struct cella_host *h);
 
 /* Network forwards: {"listen_address", "description", "ports": [{"protocol":
  * "tcp"|"udp", "listen_port", "target_address", "target_port", "description"}]};

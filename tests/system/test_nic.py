@@ -472,6 +472,15 @@ def test_name_resolution(nh):
 
     assert wait_for(from_ns, timeout=5, interval=0.3), (res["ns"].stdout, res["ns"].stderr)
     assert nameserver_answers(res["ns"].stdout) & {ib} == {ib}
+    # supervised: a dnsmasq that dies is started again by cellad, names and all
+    pidfile = h.run / "networks" / BRIDGE / "dnsmasq.pid"
+    old = int(pidfile.read_text())
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit()
+                    and int(pidfile.read_text()) != old and Path(f"/proc/{int(pidfile.read_text())}").exists(),
+                    timeout=15, interval=0.5), "dnsmasq was not started again"
+    assert wait_for(from_ns, timeout=5, interval=0.3), (res["ns"].stdout, res["ns"].stderr)
+    assert "dnsmasq was not running: started again" in h.daemon_log()
 
 
 # -- 5. DHCP -------------------------------------------------------------------------------
