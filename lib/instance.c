@@ -1821,15 +1821,16 @@ int cella_instance_watch(struct cella_host *h, const char *name, struct cella_er
 	return fd;
 }
 
-char *cella_instance_console_log(struct cella_host *h, const char *name, struct cella_error *err)
+char *cella_instance_console_log(struct cella_host *h, const char *name, size_t *len, struct cella_error *err)
 {
 	cleanup_inst_row struct inst_row r = { 0 };
+	*len = 0;
 	if (inst_load(h, name, &r, err) < 0)
 		return NULL;
 	cleanup_free char *path = xasprintf("%s/%s/console.log", h->log_dir, name);
 	if (access(path, F_OK) < 0)
 		return xstrdup("");
-	return read_file_at(AT_FDCWD, path, NULL, err);
+	return read_file_at(AT_FDCWD, path, len, err);
 }
 
 /* ---- metrics ---- */

@@ -750,5 +750,6 @@ int main(int argc, char **argv)
 	}
 	unlinkat(m.dirfd, "seccomp.sock", 0);
 	free(m.log_path);
+	json_decref(m.nics);
 	return status;
 }

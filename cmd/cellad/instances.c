@@ -359,10 +359,15 @@ static struct reply *state_put(struct request *req)
 static struct reply *console_get(struct request *req)
 {
 	struct cella_error err = { 0 };
-	char *text = cella_instance_console_log(g_daemon.host, req_param(req, "name"), &err);
+	size_t len;
+	char *text = cella_instance_console_log(g_daemon.host, req_param(req, "name"), &len, &err);
 	if (!text)
 		return reply_cella_error(&err);
-	return reply_text(200, "text/plain; charset=utf-8", text);
+	struct reply *r = reply_text(200, "text/plain; charset=utf-8", text);
+	/* all of it: a guest writes NULs too (Debian's startpar ends a partial
+	 * line with "\n\0"), and strlen() would end the log at the first one */
+	r->body_len = len;
+	return r;
 }
 
 /* ---------------------------------------------------------------- files */

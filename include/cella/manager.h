@@ -131,8 +131,10 @@ CELLA_API int cella_instance_watch(struct cella_host *h, const char *name, struc
 /* After a guest stopped by itself (poweroff, exit): its NICs' traffic counters
  * kept in the database and their filter rules dropped.  Nothing if it runs. */
 CELLA_API void cella_instance_stopped(struct cella_host *h, const char *name);
-/* The console log (text, caller frees). */
-CELLA_API char *cella_instance_console_log(struct cella_host *h, const char *name, struct cella_error *err);
+/* The console log, caller frees: the guest's bytes as it wrote them, NULs
+ * included, so their count is *len (NUL-terminated as well). */
+CELLA_API char *cella_instance_console_log(struct cella_host *h, const char *name, size_t *len,
+					   struct cella_error *err);
 
 /* Files: paths resolved inside the instance's root, never following a guest symlink out. */
 CELLA_API int cella_instance_file_pull(struct cella_host *h, const char *name, const char *path, int out_fd,

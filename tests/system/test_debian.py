@@ -282,6 +282,8 @@ def test_sysvinit_guest(debian_host, sysvinit_image):
     assert st["status"] == "Stopped" and st["stop_reason"] == "stopped", st
     p = h.cli("file", "pull", "sv1/root/runlevel0", "-")
     assert p.returncode == 0, ("runlevel 0 did not run", p.stderr, console_log(h, "sv1")[-3000:])
+    # the whole log, NUL bytes (startpar writes some) and the monitor's last word included
+    assert "[cella: stopped]" in console_log(h, "sv1")
 
     op(h, h.api("PUT", "/1.0/instances/sv1/state", {"action": "start"}))
     wait_runlevel(h, "sv1")

@@ -412,6 +412,20 @@ def test_console_log_and_metrics(host, image):
     assert 'cella_memory_limit_bytes{name="c1",type="vps"} 134217728' in m.body, m.body
 
 
+def test_console_log_keeps_what_follows_a_nul(host, image):
+    # a guest's console carries any byte (Debian's startpar ends a partial line
+    # with "\n\0"): the log is served whole, not up to its first NUL
+    launch(host, "c1")
+    wait_booted(host, "c1")
+    run(host, "c1", "sh", "-c", "printf 'before\\000after\\n' > /dev/console")
+    op(host, host.api("PUT", "/1.0/instances/c1/state", {"action": "stop"}))
+    assert (host.log / "c1" / "console.log").read_bytes().count(b"before\0after") == 1
+    body = host.api("GET", "/1.0/instances/c1/console").body
+    assert "before\0after" in body and "[cella: stopped]" in body, body[-300:]
+    out = host.cli("console", "c1", "--show-log").stdout
+    assert "before\0after" in out and "[cella: stopped]" in out, out[-300:]
+
+
 # ---------------------------------------------------------------------------
 # a killed cellad, concurrent requests
 
