@@ -423,10 +423,12 @@ print(f"cella-vps-{v & 0xFFFFFFFF:08x}")' "$RUN" >"$WORK/cgparent"
 	note "cella: $PFX-a pid $pa $aa (host side $ha), $PFX-b pid $pb $ab (host side $hb)"
 	# what filtering is in place (reported, not required)
 	if command -v nft >/dev/null; then
-		local tables anti=
+		local tables anti= ruleset
 		tables=$(inns "$h" nft list tables 2>/dev/null | sed 's/^table //' | paste -sd, -)
+		# (read whole first: grep -q closing the pipe early fails it under pipefail)
+		ruleset=$(inns "$h" nft list ruleset 2>/dev/null || true)
 		for i in "$ha" "$hb"; do
-			[[ $i != - ]] && inns "$h" nft list ruleset 2>/dev/null | grep -qw "$i" && anti+=" $i"
+			[[ $i != - ]] && grep -qw "$i" <<<"$ruleset" && anti+=" $i"
 		done
 		FILTERING="nft tables in cellad's namespace: ${tables:-none}; rules naming the NICs' host veths:${anti:- none}"
 		note "cella: $FILTERING"

@@ -89,6 +89,7 @@
 #define PRIO_FORWARD -10
 #define PRIO_BRIDGE_FORWARD -210
 #define PRIO_NIC -500
+#define PRIO_RAW -300
 #define PORTFWD_NAME_MAX 32
 
 struct nft_session {
@@ -261,6 +262,14 @@ static void put_skeleton(FILE *f)
 		"add chain inet " TABLE " postrouting { type nat hook postrouting priority %d; policy accept; }\n"
 		"flush chain inet " TABLE " postrouting\n"
 		"add rule inet " TABLE " postrouting iifname vmap @nat_nets\n"
+		"add map inet " TABLE " raw_nets { type ifname : verdict; }\n"
+		/* where port forwards lead: their replies must stay tracked */
+		"add set inet " TABLE " pf_targets4 { type ipv4_addr . inet_proto . inet_service; }\n"
+		"add set inet " TABLE " pf_targets6 { type ipv6_addr . inet_proto . inet_service; }\n"
+		/* before conntrack (-200): what needs no connection tracking */
+		"add chain inet " TABLE " raw { type filter hook prerouting priority %d; policy accept; }\n"
+		"flush chain inet " TABLE " raw\n"
+		"add rule inet " TABLE " raw iifname vmap @raw_nets\n"
 		"add chain inet " TABLE " forward { type filter hook forward priority %d; policy accept; }\n"
 		"flush chain inet " TABLE " forward\n"
 		"add rule inet " TABLE " forward iifname vmap @fwd_in\n"
@@ -272,7 +281,7 @@ static void put_skeleton(FILE *f)
 		/* isolation: no frame bridged from one isolated instance to another */
 		"add rule bridge " TABLE " forward iifname @isolated oifname @isolated drop\n"
 		"add table netdev " TABLE "\n",
-		PRIO_NAT_DST, PRIO_NAT_DST, PRIO_NAT_SRC, PRIO_FORWARD, PRIO_BRIDGE_FORWARD);
+		PRIO_NAT_DST, PRIO_NAT_DST, PRIO_NAT_SRC, PRIO_RAW, PRIO_FORWARD, PRIO_BRIDGE_FORWARD);
 }
 
 /* ---- validation ---------------------------------------------------------- */
@@ -504,6 +513,21 @@ int nft_network_set(struct nft_session *s, const struct nft_network *net, struct
 			"add rule inet " TABLE " nat_%s oifname != \"%s\" ip6 saddr %s/%u masquerade\n"
 			"add rule inet " TABLE " nat_%s oifname \"%s\" ct status dnat ip6 saddr %s/%u masquerade\n",
 			br, br, v6.text, len6, br, br, v6.text, len6);
+	/* Instance to instance of the subnet is bridged: with br_netfilter on
+	 * (bridge-nf-call-iptables, which Docker turns on) each such frame would
+	 * pass conntrack for nothing (~10% of the bridge's throughput).  What
+	 * stays tracked: traffic to the host's own addresses, and replies from
+	 * where a port forward leads (br_netfilter bridges a hairpin's DNATed
+	 * packets, so their replies are undone by conntrack on the bridge). */
+	fprintf(f, "add chain inet " TABLE " raw_%s\nflush chain inet " TABLE " raw_%s\n", br, br);
+	if (net->ipv4)
+		fprintf(f, "add rule inet " TABLE " raw_%s ip saddr . meta l4proto . th sport @pf_targets4 return\n"
+			"add rule inet " TABLE " raw_%s ip saddr %s/%u ip daddr %s/%u fib daddr type != local notrack\n",
+			br, br, v4.text, len4, v4.text, len4);
+	if (net->ipv6)
+		fprintf(f, "add rule inet " TABLE " raw_%s ip6 saddr . meta l4proto . th sport @pf_targets6 return\n"
+			"add rule inet " TABLE " raw_%s ip6 saddr %s/%u ip6 daddr %s/%u fib daddr type != local notrack\n",
+			br, br, v6.text, len6, v6.text, len6);
 	/* forward: in by the bridge */
 	fprintf(f, "add chain inet " TABLE " fwdi_%s\nflush chain inet " TABLE " fwdi_%s\n", br, br);
 	if (net->isolated)
@@ -523,8 +547,9 @@ int nft_network_set(struct nft_session *s, const struct nft_network *net, struct
 	fprintf(f,
 		"add element inet " TABLE " nat_nets { \"%s\" : jump nat_%s }\n"
 		"add element inet " TABLE " fwd_in { \"%s\" : jump fwdi_%s }\n"
-		"add element inet " TABLE " fwd_out { \"%s\" : jump fwdo_%s }\n",
-		br, br, br, br, br, br);
+		"add element inet " TABLE " fwd_out { \"%s\" : jump fwdo_%s }\n"
+		"add element inet " TABLE " raw_nets { \"%s\" : jump raw_%s }\n",
+		br, br, br, br, br, br, br, br);
 	if (batch_run(s, &b, "add rules", err) < 0)
 		return cella_error_wrap(err, "network `%s`", br);
 	return 0;
@@ -539,7 +564,7 @@ int nft_network_remove(struct nft_session *s, const char *bridge, struct cella_e
 		return -1;
 	put_skeleton(b.f);
 	static const struct { const char *map, *chain; } parts[] = {
-		{ "nat_nets", "nat" }, { "fwd_in", "fwdi" }, { "fwd_out", "fwdo" },
+		{ "nat_nets", "nat" }, { "fwd_in", "fwdi" }, { "fwd_out", "fwdo" }, { "raw_nets", "raw" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
 		const char *m = parts[i].map, *c = parts[i].chain;
@@ -684,6 +709,8 @@ int nft_portfwd_add(struct nft_session *s, const struct nft_portfwd *pf, struct 
 	fprintf(b.f, "%s dport %u dnat %s to %s%s%s:%u comment \"%s %s %s %u %s %u\"\n",
 		proto, pf->listen_port, v4 ? "ip" : "ip6", v4 ? "" : "[", target.text, v4 ? "" : "]",
 		pf->target_port, name, proto, listen.text, pf->listen_port, target.text, pf->target_port);
+	fprintf(b.f, "add element inet " TABLE " pf_targets%c { %s . %s . %u }\n", v4 ? '4' : '6', target.text, proto,
+		pf->target_port);
 	if (batch_run(s, &b, "add rule", err) < 0)
 		return cella_error_wrap(err, "port forward `%s`", name);
 	return 0;
@@ -702,9 +729,17 @@ int nft_portfwd_remove(struct nft_session *s, const char *name, struct cella_err
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(recs[i].name, name) != 0)
 			continue;
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "delete rule inet " TABLE " portfwd handle %" PRIu64 "\n",
-			 recs[i].handle);
+		char cmd[256];
+		int len = snprintf(cmd, sizeof(cmd), "delete rule inet " TABLE " portfwd handle %" PRIu64 "\n",
+				   recs[i].handle);
+		/* its target leaves the set unless another forward leads there too */
+		bool shared = false;
+		for (size_t j = 0; j < n; j++)
+			shared |= j != i && !strcmp(recs[j].target, recs[i].target) && !strcmp(recs[j].proto, recs[i].proto) &&
+				  recs[j].tport == recs[i].tport;
+		if (!shared)
+			snprintf(cmd + len, sizeof(cmd) - (size_t)len, "delete element inet " TABLE " pf_targets%c { %s . %s . %u }\n",
+				 strchr(recs[i].target, ':') ? '6' : '4', recs[i].target, recs[i].proto, recs[i].tport);
 		if (nft_run(s, cmd, false, "delete rule", NULL, err) < 0)
 			return cella_error_wrap(err, "port forward `%s`", name);
 		return 0;
