@@ -296,7 +296,7 @@ json_t *cella_network_forward_get(struct cella_host *h, const char *network, con
 static int fwd_commit(struct cella_host *h, struct fwd *now, const struct fwd *before, bool delete,
 		      struct cella_error *err)
 {
-	struct nft_session *s = networks_disabled() ? NULL : nft_open(err);
+	struct nft_session *s = networks_disabled() ? NULL : nft_shared(err);
 	if (!networks_disabled() && !s)
 		return -1;
 	if (s && nft_table_ensure(s, err) < 0) {
@@ -448,7 +448,7 @@ int forwards_apply(struct cella_host *h, const char *network, bool add, struct c
 	json_t *list = cella_network_forward_list(h, network, err);
 	if (!list)
 		return -1;
-	struct nft_session *s = nft_open(err);
+	struct nft_session *s = nft_shared(err);
 	int r = s ? 0 : -1;
 	size_t i;
 	json_t *j;

@@ -1476,7 +1476,7 @@ static int nics_hot_apply(struct cella_host *h, const struct inst_row *r, const 
 				ret = nic_limits_update(now, err);
 			continue;
 		}
-		nic_detach(n);
+		nic_detach(n, true);
 		nic_filter_drop(h, n);
 	}
 	json_t *added = json_array();

@@ -615,7 +615,7 @@ static int network_apply(struct cella_host *h, const char *name, const struct ne
 	if (nl_link_set_up(nl, ifindex, true, err) < 0)
 		return -1;
 
-	struct nft_session *s = nft_open(err);
+	struct nft_session *s = nft_shared(err);
 	if (!s)
 		return -1;
 	char sub4[INET6_ADDRSTRLEN + 8], sub6[INET6_ADDRSTRLEN + 8];
@@ -759,7 +759,7 @@ static int network_unapply(struct cella_host *h, const char *name, struct cella_
 	if (dnsmasq_stop(dir, err) < 0)
 		return -1;
 	rmdir(dir);
-	struct nft_session *s = nft_open(err);
+	struct nft_session *s = nft_shared(err);
 	if (!s)
 		return -1;
 	int r = nft_network_remove(s, name, err);
@@ -1115,7 +1115,8 @@ json_t *cella_network_state(struct cella_host *h, const char *name, struct cella
 	json_t *st = json_pack("{s:o, s:o, s:s, s:i, s:s, s:s}", "addresses", a, "counters", counters, "hwaddr", mac,
 			       "mtu", (int)link.mtu, "state", (link.flags & IFF_UP) ? "up" : "down", "type", "broadcast");
 	/* another table's forward policy that drops what we route (firewalld, ufw, iptables-nft) */
-	struct nft_session *s = nft_open(&ignored);
+	cleanup_close int lock = network_lock(h, &ignored);
+	struct nft_session *s = lock >= 0 ? nft_shared(&ignored) : NULL;
 	char reason[512];
 	if (s && nft_forward_check(s, reason, sizeof(reason), &ignored) == 1)
 		json_object_set_new(st, "forward_blocked", json_string(reason));

@@ -73,6 +73,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,7 @@
 
 struct nft_session {
 	struct nft_ctx *ctx;
+	bool shared;
 };
 
 struct nft_session *nft_open(struct cella_error *err)
@@ -112,9 +114,27 @@ struct nft_session *nft_open(struct cella_error *err)
 	return s;
 }
 
+/*
+ * Freeing a context costs a netlink socket's release, which waits for an RCU
+ * grace period (~30 ms on 2 CPUs): a daemon keeps one for its whole life.
+ * Its users serialise on cellad's network lock (an flock, which also holds
+ * threads of one process apart), as any session's must.
+ */
+struct nft_session *nft_shared(struct cella_error *err)
+{
+	static struct nft_session *shared;
+	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&once);
+	if (!shared && (shared = nft_open(err)))
+		shared->shared = true;
+	struct nft_session *s = shared;
+	pthread_mutex_unlock(&once);
+	return s;
+}
+
 void nft_close(struct nft_session *s)
 {
-	if (!s)
+	if (!s || s->shared)
 		return;
 	if (s->ctx)
 		nft_ctx_free(s->ctx);

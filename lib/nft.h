@@ -26,6 +26,9 @@ struct nft_session;
 
 struct nft_session *nft_open(struct cella_error *err) HIDDEN;
 void nft_close(struct nft_session *s) HIDDEN;
+/* The process's one long-lived session (nft_close() leaves it open); only
+ * with the network lock held (lib/network.h). */
+struct nft_session *nft_shared(struct cella_error *err) HIDDEN;
 
 /* Create our tables and their fixed chains (idempotent). */
 int nft_table_ensure(struct nft_session *s, struct cella_error *err) HIDDEN;

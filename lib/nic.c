@@ -37,8 +37,6 @@
 #include "nft.h"
 #include "nic.h"
 
-#define ROUTED_GW4 "169.254.0.1"
-#define ROUTED_GW6 "fe80::1"
 #define MAX_ROUTED_ADDRS 16
 
 /* ---- device keys ---- */
@@ -90,20 +88,6 @@ int nic_rate_parse(const char *s, uint64_t *out)
 	return -1;
 }
 
-static int mac_parse(const char *s, uint8_t mac[6])
-{
-	unsigned b[6];
-	char tail;
-	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6 ||
-	    strlen(s) != 17)
-		return -1;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	/* unicast and not all zeros */
-	if (mac[0] & 1 || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
-		return -1;
-	return 0;
-}
 
 /* A comma-separated list of addresses of `family` (at most `max`). */
 static int addr_list_check(const char *dev, const char *key, const char *s, int family, size_t max,
@@ -154,7 +138,7 @@ int nic_device_check(const char *dev, const json_t *d, struct cella_error *err)
 		return cella_error_set(err, EINVAL, "device `%s`: `%s` cannot name an interface (1 to 15 characters, no '/', ':' or space)",
 				       dev, name);
 	uint8_t mac[6];
-	if ((s = dev_str(d, "hwaddr")) && mac_parse(s, mac) < 0)
+	if ((s = dev_str(d, "hwaddr")) && nic_mac_parse(s, mac) < 0)
 		return cella_error_set(err, EINVAL, "device `%s`: hwaddr `%s`: not a unicast MAC address", dev, s);
 	if ((s = dev_str(d, "mtu"))) {
 		char *end;
@@ -493,7 +477,7 @@ static json_t *nic_resolve(struct cella_host *h, long long inst_id, const char *
 	/* the MAC: asked for, kept, or new */
 	uint8_t mac[6];
 	if ((s = dev_str(d, "hwaddr"))) {
-		mac_parse(s, mac);
+		nic_mac_parse(s, mac);
 		snprintf(row.mac, sizeof(row.mac), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
 			 mac[4], mac[5]);
 		cleanup_free char *who = taken_by(h, "mac", NULL, row.mac, inst_id, dev);
@@ -511,7 +495,7 @@ static json_t *nic_resolve(struct cella_host *h, long long inst_id, const char *
 				break;
 		}
 	}
-	mac_parse(row.mac, mac);
+	nic_mac_parse(row.mac, mac);
 
 	char gw4[INET6_ADDRSTRLEN] = "", gw6[INET6_ADDRSTRLEN] = "", domain[254] = "";
 	unsigned len4 = 32, len6 = 128;
@@ -692,221 +676,10 @@ fail:
 	return NULL;
 }
 
-/* ---- plugging in ---- */
-
 static const char *nic_str(const json_t *nic, const char *key)
 {
 	const char *s = json_string_value(json_object_get(nic, key));
 	return s ? s : "";
-}
-
-/* Rate in bit/s to a TBF burst: 20 ms worth, at least 32 KiB (a GSO packet's worth). */
-static uint32_t burst_of(uint64_t rate)
-{
-	uint64_t b = rate / 8 / 50;
-	return b < 32768 ? 32768 : b > (64u << 20) ? (64u << 20) : (uint32_t)b;
-}
-
-static int ip_of(const char *s, struct nl_ip *ip, struct cella_error *err)
-{
-	return nl_ip_parse(s, ip, err);
-}
-
-static int guest_side(const json_t *nic, int netns_fd, struct cella_error *err)
-{
-	cleanup_nl struct nl *g = nl_open_netns(netns_fd, err);
-	if (!g)
-		return -1;
-	const char *name = nic_str(nic, "name");
-	bool routed = !strcmp(nic_str(nic, "type"), "routed");
-	int lo = nl_link_index(g, "lo", err);
-	if (lo < 0 || nl_link_set_up(g, lo, true, err) < 0)
-		return -1;
-	int idx = nl_link_index(g, name, err);
-	if (idx < 0)
-		return -1;
-	uint8_t mac[6];
-	mac_parse(nic_str(nic, "mac"), mac);
-	if (nl_link_set_mac(g, idx, mac, err) < 0)
-		return -1;
-	size_t i;
-	json_t *a;
-	bool has[2] = { false, false };
-	for (int fam = 0; fam < 2; fam++) {
-		json_array_foreach(json_object_get(nic, fam ? "ipv6" : "ipv4"), i, a) {
-			struct nl_prefix p;
-			if (nl_prefix_parse(json_string_value(a), &p, err) < 0 ||
-			    nl_addr_add(g, idx, &p, fam ? NL_ADDR_NODAD : 0, err) < 0)
-				return -1;
-			has[fam] = true;
-		}
-	}
-	if (nl_link_set_up(g, idx, true, err) < 0)
-		return -1;
-	for (int fam = 0; fam < 2; fam++) {
-		const char *gw = nic_str(nic, fam ? "gateway6" : "gateway4");
-		if (!*gw || !has[fam])
-			continue;
-		struct nl_route r = { .ifindex = idx, .has_gateway = true, .onlink = routed };
-		r.dst.ip.family = fam ? AF_INET6 : AF_INET;
-		if (ip_of(gw, &r.gateway, err) < 0)
-			return -1;
-		/* the first NIC with a gateway has the default route */
-		struct cella_error e;
-		if (nl_route_add(g, &r, 0, &e) < 0 && e.code != EEXIST) {
-			*err = e;
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int host_side(struct nl *nl, const json_t *nic, int hidx, struct cella_error *err)
-{
-	const char *host = nic_str(nic, "host");
-	if (!strcmp(nic_str(nic, "type"), "routed")) {
-		char key[64];
-		/* the guest's gateway is this end; its addresses are routed to it */
-		struct nl_prefix gw4 = { .len = 32 }, gw6 = { .len = 128 };
-		if (ip_of(ROUTED_GW4, &gw4.ip, err) < 0 || ip_of(ROUTED_GW6, &gw6.ip, err) < 0)
-			return -1;
-		snprintf(key, sizeof(key), "ipv6/conf/%s/disable_ipv6", host);
-		struct cella_error ignored;
-		net_sysctl_write(-1, key, "0", &ignored);
-		if (nl_addr_add(nl, hidx, &gw4, NL_ADDR_NOPREFIXROUTE, err) < 0 ||
-		    nl_addr_add(nl, hidx, &gw6, NL_ADDR_NODAD | NL_ADDR_NOPREFIXROUTE, err) < 0)
-			return -1;
-		if (nl_link_set_up(nl, hidx, true, err) < 0)
-			return -1;
-		const char *parent = nic_str(nic, "parent");
-		int pidx = *parent ? nl_link_index(nl, parent, err) : 0;
-		if (pidx < 0)
-			return -1;
-		bool v4 = false, v6 = false;
-		for (int fam = 0; fam < 2; fam++) {
-			size_t i;
-			json_t *a;
-			json_array_foreach(json_object_get(nic, fam ? "ipv6" : "ipv4"), i, a) {
-				struct nl_route r = { .ifindex = hidx };
-				if (nl_prefix_parse(json_string_value(a), &r.dst, err) < 0 ||
-				    nl_route_add(nl, &r, NL_ROUTE_REPLACE, err) < 0)
-					return -1;
-				if (pidx && nl_neigh_proxy_add(nl, pidx, &r.dst.ip, err) < 0)
-					return -1;
-				*(fam ? &v6 : &v4) = true;
-			}
-		}
-		if (v4 && net_sysctl_write(-1, "ipv4/ip_forward", "1", err) < 0)
-			return -1;
-		if (v6 && net_sysctl_write(-1, "ipv6/conf/all/forwarding", "1", err) < 0)
-			return -1;
-		if (v6 && pidx) {
-			snprintf(key, sizeof(key), "ipv6/conf/%s/proxy_ndp", parent);
-			if (net_sysctl_write(-1, key, "1", err) < 0)
-				return -1;
-		}
-		return 0;
-	}
-	int br = nl_link_index(nl, nic_str(nic, "bridge"), err);
-	if (br < 0 || nl_link_set_master(nl, hidx, br, err) < 0)
-		return -1;
-	if (json_is_true(json_object_get(nic, "isolated"))) {
-		struct nl_brport bp = { .isolated = 1, .hairpin = -1, .learning = -1 };
-		if (nl_brport_set(nl, hidx, &bp, err) < 0)
-			return -1;
-	}
-	return nl_link_set_up(nl, hidx, true, err);
-}
-
-static int shaping(struct nl *nl, const json_t *nic, int hidx, struct cella_error *err)
-{
-	uint64_t in = (uint64_t)json_integer_value(json_object_get(nic, "ingress"));
-	uint64_t out = (uint64_t)json_integer_value(json_object_get(nic, "egress"));
-	/* into the guest: what the host end sends */
-	if (in && nl_tbf_set(nl, hidx, in, burst_of(in), err) < 0)
-		return -1;
-	if (out) {
-		/* out of the guest: what the host end receives, through an IFB */
-		int ifb = nl_ifb_create(nl, nic_str(nic, "ifb"), err);
-		if (ifb < 0 || nl_link_set_up(nl, ifb, true, err) < 0 || nl_tbf_set(nl, ifb, out, burst_of(out), err) < 0 ||
-		    nl_ingress_redirect(nl, hidx, ifb, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-int nic_limits_update(const json_t *nic, struct cella_error *err)
-{
-	cleanup_nl struct nl *nl = nl_open(err);
-	if (!nl)
-		return -1;
-	int hidx = nl_link_index(nl, nic_str(nic, "host"), err);
-	if (hidx < 0)
-		return cella_error_wrap(err, "NIC `%s`", nic_str(nic, "device"));
-	/* back to no shaping, then what is asked (each call replaces the TBF it sets) */
-	struct cella_error ignored;
-	if (!json_integer_value(json_object_get(nic, "ingress")))
-		nl_qdisc_root_delete(nl, hidx, &ignored);
-	if (!json_integer_value(json_object_get(nic, "egress"))) {
-		nl_ingress_delete(nl, hidx, &ignored);
-		nl_link_delete_name(nl, nic_str(nic, "ifb"), &ignored);
-	} else if (nl_link_index(nl, nic_str(nic, "ifb"), &ignored) > 0) {
-		/* the redirect is there already: only the rate changes */
-		int ifb = nl_link_index(nl, nic_str(nic, "ifb"), err);
-		uint64_t out = (uint64_t)json_integer_value(json_object_get(nic, "egress"));
-		json_t *in_only = json_deep_copy(nic);
-		json_object_set_new(in_only, "egress", json_integer(0));
-		int r = shaping(nl, in_only, hidx, err);
-		json_decref(in_only);
-		if (r < 0 || ifb < 0 || nl_tbf_set(nl, ifb, out, burst_of(out), err) < 0)
-			return cella_error_wrap(err, "NIC `%s`", nic_str(nic, "device"));
-		return 0;
-	}
-	if (shaping(nl, nic, hidx, err) < 0)
-		return cella_error_wrap(err, "NIC `%s`", nic_str(nic, "device"));
-	return 0;
-}
-
-int nic_attach(const json_t *nic, int netns_fd, struct cella_error *err)
-{
-	cleanup_nl struct nl *nl = nl_open(err);
-	if (!nl)
-		return -1;
-	nic_detach(nic);
-	const char *host = nic_str(nic, "host");
-	struct nl_veth v = {
-		.name = host, .peer = nic_str(nic, "name"), .peer_netns_fd = netns_fd,
-		.mtu = (unsigned)json_integer_value(json_object_get(nic, "mtu")),
-	};
-	int hidx = nl_veth_create(nl, &v, err);
-	if (hidx < 0)
-		return cella_error_wrap(err, "NIC `%s`", nic_str(nic, "device"));
-	if (guest_side(nic, netns_fd, err) < 0 || shaping(nl, nic, hidx, err) < 0 || host_side(nl, nic, hidx, err) < 0) {
-		nic_detach(nic);
-		return cella_error_wrap(err, "NIC `%s`", nic_str(nic, "device"));
-	}
-	return 0;
-}
-
-void nic_detach(const json_t *nic)
-{
-	struct cella_error ignored;
-	cleanup_nl struct nl *nl = nl_open(&ignored);
-	if (!nl)
-		return;
-	const char *parent = nic_str(nic, "parent");
-	int pidx = *parent ? nl_link_index(nl, parent, &ignored) : -1;
-	for (int fam = 0; pidx > 0 && fam < 2; fam++) {
-		size_t i;
-		json_t *a;
-		json_array_foreach(json_object_get(nic, fam ? "ipv6" : "ipv4"), i, a) {
-			struct nl_prefix p;
-			if (nl_prefix_parse(json_string_value(a), &p, &ignored) == 0)
-				nl_neigh_proxy_delete(nl, pidx, &p.ip, &ignored);
-		}
-	}
-	nl_link_delete_name(nl, nic_str(nic, "ifb"), &ignored);
-	nl_link_delete_name(nl, nic_str(nic, "host"), &ignored);
 }
 
 /* ---- filter and counters (cellad) ---- */
@@ -944,7 +717,7 @@ int nics_filter_set(struct cella_host *h, const json_t *nics, struct cella_error
 	cleanup_close int lock = network_lock(h, err);
 	if (lock < 0)
 		return -1;
-	struct nft_session *s = nft_open(err);
+	struct nft_session *s = nft_shared(err);
 	if (!s)
 		return -1;
 	int r = nft_table_ensure(s, err);
@@ -988,7 +761,7 @@ void nic_filter_drop(struct cella_host *h, const json_t *nic)
 		return;
 	struct cella_error ignored;
 	cleanup_close int lock = network_lock(h, &ignored);
-	struct nft_session *s = lock >= 0 ? nft_open(&ignored) : NULL;
+	struct nft_session *s = lock >= 0 ? nft_shared(&ignored) : NULL;
 	if (!s)
 		return;
 	counters_fold(h, s, json_integer_value(json_object_get(nic, "id")), nic_str(nic, "host"));
@@ -1009,7 +782,7 @@ void nics_release(struct cella_host *h, long long inst_id, const char *device)
 		free(rows);
 		return;
 	}
-	struct nft_session *s = nft_open(&ignored);
+	struct nft_session *s = nft_shared(&ignored);
 	for (size_t i = 0; s && i < n; i++) {
 		if (device && strcmp(device, rows[i].device))
 			continue;
@@ -1036,6 +809,8 @@ json_t *nics_state(struct cella_host *h, long long inst_id)
 	sqlite3_bind_int64(st, 1, inst_id);
 	struct nft_session *s = NULL;
 	cleanup_nl struct nl *nl = networks_disabled() ? NULL : nl_open(&ignored);
+	/* the shared nftables session is the lock holder's */
+	cleanup_close int lock = nl ? network_lock(h, &ignored) : -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		long long id = sqlite3_column_int64(st, 0);
 		const char *dev = (const char *)sqlite3_column_text(st, 1);
@@ -1047,8 +822,8 @@ json_t *nics_state(struct cella_host *h, long long inst_id)
 		struct nl_link link = { 0 };
 		if (hidx > 0 && nl_link_get(nl, hidx, &link, &ignored) < 0)
 			hidx = -1;
-		if (hidx > 0 && !s)
-			s = nft_open(&ignored);
+		if (hidx > 0 && !s && lock >= 0)
+			s = nft_shared(&ignored);
 		if (hidx > 0 && s && nft_nic_counters(s, host, &c, &ignored) < 0)
 			memset(&c, 0, sizeof(c));
 		struct network_info ni = { 0 };
@@ -1320,7 +1095,7 @@ int proxies_set(struct cella_host *h, long long inst_id, const json_t *devices, 
 	cleanup_close int lock = network_lock(h, err);
 	if (lock < 0)
 		return -1;
-	struct nft_session *s = nft_open(err);
+	struct nft_session *s = nft_shared(err);
 	if (!s)
 		return -1;
 	int r = nft_table_ensure(s, err);
@@ -1370,7 +1145,7 @@ void proxies_release(struct cella_host *h, long long inst_id, const json_t *devi
 	if (!any)
 		return;
 	cleanup_close int lock = network_lock(h, &ignored);
-	struct nft_session *s = lock >= 0 ? nft_open(&ignored) : NULL;
+	struct nft_session *s = lock >= 0 ? nft_shared(&ignored) : NULL;
 	if (!s)
 		return;
 	proxies_remove(s, inst_id, devices);

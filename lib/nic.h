@@ -4,8 +4,8 @@
  * what the kernel needs, the addresses and MACs handed out (IPAM, table
  * `nics`), and the two halves of plugging one in:
  *
- *   - nic_attach()/nic_detach(): links, addresses, routes and shaping, by
- *     netlink.  The monitor calls them at every boot of the guest (between
+ *   - nic_attach()/nic_detach() (lib/nic_plug.c): links, addresses, routes
+ *     and shaping, by netlink.  The monitor calls them at every boot of the guest (between
  *     creating its namespaces and starting its init), cellad for a hot add
  *     or remove.  They work from the resolved JSON alone: no database.
  *   - nics_filter_set()/nics_release(): cellad's nftables rules (anti-spoofing,
@@ -28,6 +28,11 @@
 
 #include "host.h"
 #include "util.h"
+
+/* "02:00:00:00:00:01": a unicast MAC address that is not all zeros. */
+int nic_mac_parse(const char *s, uint8_t mac[6]) HIDDEN;
+#define ROUTED_GW4 "169.254.0.1"
+#define ROUTED_GW6 "fe80::1"
 
 /* The keys of a `nic` device, checked when devices are set. */
 int nic_device_check(const char *dev, const json_t *d, struct cella_error *err) HIDDEN;
@@ -53,8 +58,10 @@ json_t *nics_sync(struct cella_host *h, long long inst_id, const char *inst_name
 int nic_attach(const json_t *nic, int netns_fd, struct cella_error *err) HIDDEN;
 /* Its limits.ingress/egress applied anew to the plugged-in NIC. */
 int nic_limits_update(const json_t *nic, struct cella_error *err) HIDDEN;
-/* Unplug it (host side: its veth, IFB, proxy entries); idempotent. */
-void nic_detach(const json_t *nic) HIDDEN;
+/* Unplug it (host side: its IFB, proxy entries, and with `with_link` its
+ * veth, which otherwise goes with the guest's namespace: deleting a link
+ * waits for an RCU grace period); idempotent. */
+void nic_detach(const json_t *nic, bool with_link) HIDDEN;
 
 /* nftables rules of the NICs (counters of an earlier run folded first). */
 int nics_filter_set(struct cella_host *h, const json_t *nics, struct cella_error *err) HIDDEN;

@@ -220,12 +220,13 @@ static int nics_plug(struct monitor *m, struct cella_error *err)
 	return 0;
 }
 
-static void nics_unplug(struct monitor *m)
+/* With `with_link` the veths too (else they go with the guest's namespace). */
+static void nics_unplug(struct monitor *m, bool with_link)
 {
 	size_t i;
 	json_t *nic;
 	json_array_foreach(m->nics, i, nic)
-		nic_detach(nic);
+		nic_detach(nic, with_link);
 }
 
 static int guest_boot(struct monitor *m, struct cella_error *err)
@@ -296,7 +297,7 @@ static int guest_boot(struct monitor *m, struct cella_error *err)
 	return 0;
 fail:
 	cella_container_delete(&m->rt, m->name, CELLA_DELETE_FORCE, &ignored);
-	nics_unplug(m);
+	nics_unplug(m, true);
 	if (m->init_pidfd >= 0)
 		close(m->init_pidfd);
 	m->init_pidfd = -1;
@@ -331,8 +332,8 @@ static void guest_down(struct monitor *m)
 		console_output(m, buf, (size_t)n);
 	if (cella_container_delete(&m->rt, m->name, CELLA_DELETE_FORCE, &err) < 0)
 		log_msg("<4>", "%s: %s", m->name, err.msg);
-	/* the veths went with the guest's namespace; what else was ours */
-	nics_unplug(m);
+	/* the veths go with the guest's namespace; what else was ours */
+	nics_unplug(m, false);
 	if (m->master >= 0)
 		close(m->master);
 	if (m->slave >= 0)
