@@ -328,6 +328,12 @@ def test_vps_to_vps_and_gateway(nh):
     assert gping(h, "a", ib), f"a -> b ({ib})"
     assert gping(h, "b", ia), f"b -> a ({ia})"
     assert gping(h, "a", gw), f"a -> gateway ({gw})"
+    # IPv6 too, through the anti-spoofing's NDP rules (link-local and global)
+    a6, b6 = addrs(h, "a", "inet6")[0], addrs(h, "b", "inet6")[0]
+    gw6 = netcfg(h)["ipv6.address"].split("/")[0]
+    assert gping(h, "a", b6), f"a -> b ({b6})"
+    assert gping(h, "b", a6), f"b -> a ({a6})"
+    assert gping(h, "a", gw6), f"a -> gateway ({gw6})"
     # TCP: a busybox nc listener in b (its stdin a fifo that never ends), a client in a
     gsh(h, "b", "mkfifo /root/hold; (nc -l -p 5000 <>/root/hold >/root/got) </dev/null >/dev/null 2>&1 &")
     assert wait_for(lambda: guest_listening(h, "b", 5000), timeout=5)
