@@ -784,28 +784,40 @@ static int network_unapply(struct cella_host *h, const char *name, struct cella_
 /* ---- rows ------------------------------------------------------------------ */
 
 /* Instances whose expanded devices have a NIC on `name`. */
+static bool devices_use(const json_t *devices, const char *name)
+{
+	const char *k;
+	json_t *d;
+	json_object_foreach((json_t *)devices, k, d) {
+		const char *type = json_string_value(json_object_get(d, "type"));
+		const char *net = json_string_value(json_object_get(d, "network"));
+		if (type && !strcmp(type, "nic") && net && !strcmp(net, name))
+			return true;
+	}
+	return false;
+}
+
+/* Profiles, then instances, whose (expanded) devices have a NIC on `name`. */
 static json_t *used_by(struct cella_host *h, const char *name)
 {
 	json_t *a = json_array();
 	struct cella_error err;
+	cleanup_stmt sqlite3_stmt *ps = db_prepare(host_db(h), "SELECT name, devices FROM profiles ORDER BY name", &err);
+	while (ps && sqlite3_step(ps) == SQLITE_ROW) {
+		json_error_t jerr;
+		json_t *devices = json_loads((const char *)sqlite3_column_text(ps, 1), 0, &jerr);
+		if (devices_use(devices, name))
+			json_array_append_new(a, json_sprintf("/1.0/profiles/%s", sqlite3_column_text(ps, 0)));
+		json_decref(devices);
+	}
 	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT name FROM instances ORDER BY name", &err);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *inst = (const char *)sqlite3_column_text(st, 0);
 		cleanup_inst_row struct inst_row r = { 0 };
-		json_t *config = NULL, *devices = NULL;
-		if (inst_load(h, inst, &r, &err) == 0 && inst_expand(h, &r, &config, &devices, &err) == 0) {
-			const char *k;
-			json_t *d;
-			json_object_foreach(devices, k, d) {
-				const char *type = json_string_value(json_object_get(d, "type"));
-				const char *net = json_string_value(json_object_get(d, "network"));
-				if (type && !strcmp(type, "nic") && net && !strcmp(net, name)) {
-					json_array_append_new(a, json_sprintf("/1.0/instances/%s", inst));
-					break;
-				}
-			}
-		}
-		json_decref(config);
+		json_t *devices = NULL;
+		if (inst_load(h, inst, &r, &err) == 0 && inst_expand(h, &r, NULL, &devices, &err) == 0 &&
+		    devices_use(devices, name))
+			json_array_append_new(a, json_sprintf("/1.0/instances/%s", inst));
 		json_decref(devices);
 	}
 	return a;
@@ -1059,7 +1071,8 @@ int cella_network_delete(struct cella_host *h, const char *name, struct cella_er
 	size_t users = json_array_size(json_object_get(cur, "used_by"));
 	json_decref(cur);
 	if (users)
-		return cella_error_set(err, EBUSY, "network `%s` is used by %zu instance(s)", name, users);
+		return cella_error_set(err, EBUSY, "network `%s` is used by %zu instance(s) or profile(s) (see its used_by)",
+				       name, users);
 	if (forwards_apply(h, name, false, err) < 0 || network_unapply(h, name, err) < 0)
 		return cella_error_wrap(err, "delete network `%s`", name);
 	return row_delete(h, name, err);

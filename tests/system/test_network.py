@@ -145,7 +145,7 @@ def test_default_network(nethost):
     r = h.api("GET", "/1.0/networks")
     assert r.status == 200 and r.metadata == [f"/1.0/networks/{BRIDGE}"], r
     n = h.api("GET", f"/1.0/networks/{BRIDGE}").metadata
-    assert n["type"] == "bridge" and n["managed"] is True and n["status"] == "Created" and n["used_by"] == []
+    assert n["type"] == "bridge" and n["managed"] is True and n["status"] == "Created" and n["used_by"] == ["/1.0/profiles/default"]
     v4, v6 = n["config"]["ipv4.address"], n["config"]["ipv6.address"]
     assert n["config"]["ipv4.nat"] == "true" and n["config"]["ipv6.nat"] == "true"
     # not in the host's 10.0.0.0/8 route; a ULA /64
@@ -212,8 +212,13 @@ def test_cli_lifecycle(nethost):
     assert "lan1" not in h.links()
     assert not {c for c in chains(h) if c.endswith("_lan1")}
     assert h.api("GET", "/1.0/networks/lan1").status == 404
-    # the default network is untouched, and goes the same way
+    # the default network is untouched; while the default profile names it, it stays
     assert rules_for(h, BRIDGE)
+    assert "used by" in one_error(h.cli("network", "delete", BRIDGE))
+    prof = h.api("GET", "/1.0/profiles/default").metadata
+    prof["devices"].pop("eth0")
+    assert h.api("PUT", "/1.0/profiles/default",
+                 {k: prof[k] for k in ("description", "config", "devices")}).status == 200
     h.cli("network", "delete", BRIDGE, check=True)
     assert BRIDGE not in h.links() and not chains(h) & {f"nat_{BRIDGE}", f"fwdi_{BRIDGE}", f"fwdo_{BRIDGE}"}
     assert h.api("GET", "/1.0/networks").metadata == []
