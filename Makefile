@@ -94,9 +94,13 @@ check: unit unit-asan integration integration-asan system system-asan fuzz
 bench: build
 	bench/runtime.sh
 
-.PHONY: bench-vps
+.PHONY: bench-vps bench-net
 bench-vps: build
 	bench/vps.sh
+
+# iperf3 VPS to VPS through cellabr0 vs a hand-made veth/bridge pair vs loopback
+bench-net: build
+	bench/network.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
