@@ -70,10 +70,11 @@ static const char *const migrations[] = {
 	"  UNIQUE (network_id, ipv6),"
 	"  UNIQUE (network_id, mac));",
 	/* 3: instance NICs: what IPAM handed out, and traffic counters folded in at
-	 * each stop (the row id names the host-side veth, "cv<id>") */
+	 * each stop (the row id names the host-side veth "cv<id>" and its rules:
+	 * AUTOINCREMENT, never given twice) */
 	"DROP TABLE ipam;"
 	"CREATE TABLE nics ("
-	"  id INTEGER PRIMARY KEY,"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  instance_id INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
 	"  device TEXT NOT NULL,"
 	"  network TEXT,"                      /* NULL: routed */
@@ -88,7 +89,7 @@ static const char *const migrations[] = {
 	"  UNIQUE (network, ipv6));"
 	/* port forwards of a listen address to addresses of a network */
 	"CREATE TABLE network_forwards ("
-	"  id INTEGER PRIMARY KEY,"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"   /* names its rules, "f<id>-" */
 	"  network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,"
 	"  listen_address TEXT NOT NULL UNIQUE,"
 	"  description TEXT NOT NULL DEFAULT '',"

@@ -609,49 +609,51 @@ static int host_parse(const struct dnsmasq_conf *c, const struct conf *k, const 
 {
 	const struct dnsmasq_host *h = &hosts[i];
 	struct host *p = &parsed[i];
-	if (!h->name || !label_valid(h->name))
+	/* no name: a lease only (an instance's second NIC on the network) */
+	if (h->name && !label_valid(h->name))
 		return cella_error_set(err, EINVAL, "hosts[%zu].name: `%s`: not a DNS label ([a-z0-9-], 63 at most)", i,
-				       h->name ? h->name : "(null)");
+				       h->name);
+	const char *who = h->name ? h->name : h->mac ? h->mac : "?";
 	if (!h->mac || !mac_parse(h->mac, p->mac))
-		return cella_error_set(err, EINVAL, "host `%s`: mac: `%s`: not a unicast MAC address", h->name,
+		return cella_error_set(err, EINVAL, "host `%s`: mac: `%s`: not a unicast MAC address", who,
 				       h->mac ? h->mac : "(null)");
 	if (h->ipv4) {
 		struct in_addr a;
 		if (inet_pton(AF_INET, h->ipv4, &a) != 1)
-			return cella_error_set(err, EINVAL, "host `%s`: ipv4: `%s`: not an IPv4 address", h->name,
+			return cella_error_set(err, EINVAL, "host `%s`: ipv4: `%s`: not an IPv4 address", who,
 					       h->ipv4);
 		uint32_t x = ntohl(a.s_addr);
 		if (!k->has4 || (x & k->mask4) != k->net4 || x == k->net4 || x == k->bcast4 ||
 		    x == ip4_host(k->gw4.ip.bytes))
 			return cella_error_set(err, EINVAL,
 					       "host `%s`: ipv4: `%s`: not a free address of network `%s`'s subnet",
-					       h->name, h->ipv4, c->network);
+					       who, h->ipv4, c->network);
 		memcpy(p->ip4, &a, 4);
 		p->has4 = true;
 	}
 	if (h->ipv6) {
 		struct in6_addr a;
 		if (inet_pton(AF_INET6, h->ipv6, &a) != 1)
-			return cella_error_set(err, EINVAL, "host `%s`: ipv6: `%s`: not an IPv6 address", h->name,
+			return cella_error_set(err, EINVAL, "host `%s`: ipv6: `%s`: not an IPv6 address", who,
 					       h->ipv6);
 		if (!k->has6 || !in_prefix6(&k->gw6, a.s6_addr) || host_zero6(&k->gw6, a.s6_addr) ||
 		    !memcmp(a.s6_addr, k->gw6.ip.bytes, 16))
 			return cella_error_set(err, EINVAL,
 					       "host `%s`: ipv6: `%s`: not a free address of network `%s`'s subnet",
-					       h->name, h->ipv6, c->network);
+					       who, h->ipv6, c->network);
 		memcpy(p->ip6, &a, 16);
 		p->has6 = true;
 	}
 	for (size_t j = 0; j < i; j++) {
 		const struct host *q = &parsed[j];
-		const char *what = !strcmp(hosts[j].name, h->name)              ? "name"
+		const char *what = h->name && hosts[j].name && !strcmp(hosts[j].name, h->name) ? "name"
 				   : !memcmp(q->mac, p->mac, 6)                  ? "mac"
 				   : p->has4 && q->has4 && !memcmp(q->ip4, p->ip4, 4) ? "ipv4"
 				   : p->has6 && q->has6 && !memcmp(q->ip6, p->ip6, 16) ? "ipv6"
 										 : NULL;
 		if (what)
-			return cella_error_set(err, EINVAL, "host `%s`: %s: the same as host `%s`'s", h->name, what,
-					       hosts[j].name);
+			return cella_error_set(err, EINVAL, "host `%s`: %s: the same as host `%s`'s",
+					       who, what, hosts[j].name ? hosts[j].name : hosts[j].mac);
 	}
 	return 0;
 }
@@ -693,16 +695,20 @@ int dnsmasq_hosts_set(const struct dnsmasq_conf *c, const struct dnsmasq_host *h
 		if (p->has4) {
 			inet_ntop(AF_INET, p->ip4, ip4, sizeof(ip4));
 			fprintf(fdh, ",%s", ip4);
-			fprintf(fnm, "%s %s%s%s %s\n", ip4, name, c->domain ? "." : "", c->domain ? c->domain : "",
-				name);
+			if (name)
+				fprintf(fnm, "%s %s%s%s %s\n", ip4, name, c->domain ? "." : "", c->domain ? c->domain : "",
+					name);
 		}
 		if (p->has6) {
 			inet_ntop(AF_INET6, p->ip6, ip6, sizeof(ip6));
 			fprintf(fdh, ",[%s]", ip6);
-			fprintf(fnm, "%s %s%s%s %s\n", ip6, name, c->domain ? "." : "", c->domain ? c->domain : "",
-				name);
+			if (name)
+				fprintf(fnm, "%s %s%s%s %s\n", ip6, name, c->domain ? "." : "", c->domain ? c->domain : "",
+					name);
 		}
-		fprintf(fdh, ",%s\n", name);
+		if (name)
+			fprintf(fdh, ",%s", name);
+		fputc('\n', fdh);
 	}
 	bool bad = ferror(fdh) || ferror(fnm);
 	bad = (fclose(fdh) != 0) | (fclose(fnm) != 0) | bad;

@@ -38,7 +38,7 @@ struct dnsmasq_conf {
 };
 
 struct dnsmasq_host {
-	const char *name;   /* instance name: resolvable as NAME and NAME.<domain> */
+	const char *name;   /* instance name: resolvable as NAME and NAME.<domain>; NULL: a lease only */
 	const char *mac;    /* "02:..." static DHCP lease by MAC */
 	const char *ipv4;   /* or NULL */
 	const char *ipv6;   /* or NULL */

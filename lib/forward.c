@@ -98,8 +98,8 @@ static int text_get(const json_t *o, const char *key, char *out, size_t len, con
 }
 
 /* A forward's body checked against its network, into `f` (listen address from `listen`). */
-static int fwd_parse(struct cella_host *h, const char *network, const char *listen, const json_t *body, struct fwd *f,
-		     struct cella_error *err)
+static int fwd_parse(struct cella_host *h, const char *network, const char *listen, const json_t *body, bool stored,
+		     struct fwd *f, struct cella_error *err)
 {
 	static const char *const top[] = { "listen_address", "description", "ports", "config", "location" };
 	static const char *const pf[] = { "protocol", "listen_port", "target_address", "target_port", "description" };
@@ -116,8 +116,8 @@ static int fwd_parse(struct cella_host *h, const char *network, const char *list
 	inet_ntop(lip.family, lip.bytes, f->listen, sizeof(f->listen));
 	if (text_get(body, "description", f->description, sizeof(f->description), "forward", err) < 0)
 		return -1;
-	struct network_info ni;
-	if (network_info(h, network, &ni, err) < 0)
+	struct network_info ni = { 0 };
+	if (!stored && network_info(h, network, &ni, err) < 0)
 		return -1;
 	const json_t *ports = json_object_get(body, "ports");
 	if (ports && !json_is_array(ports))
@@ -152,7 +152,8 @@ static int fwd_parse(struct cella_host *h, const char *network, const char *list
 		struct nl_prefix tp = { .ip = tip, .len = net.len };
 		prefix_mask(&net);
 		prefix_mask(&tp);
-		if (!(tip.family == AF_INET ? ni.has4 : ni.has6) || memcmp(net.ip.bytes, tp.ip.bytes, 16))
+		/* (a stored forward stays what it was if the network's subnet changed since) */
+		if (!stored && (!(tip.family == AF_INET ? ni.has4 : ni.has6) || memcmp(net.ip.bytes, tp.ip.bytes, 16)))
 			return cella_error_set(err, EINVAL, "%s: target_address %s is not on network `%s`", what, t, network);
 		inet_ntop(tip.family, tip.bytes, fp->target, sizeof(fp->target));
 		for (size_t j = 0; j < f->n; j++)
@@ -183,15 +184,14 @@ static void rule_name(const struct fwd *f, const struct fwd_port *p, char *buf, 
 	snprintf(buf, len, "f%llx-%s%u", f->id, p->proto, p->listen_port);
 }
 
-/* Remove the rules of `f` (all of them; missing ones are fine). */
+/* Remove the rules of forward `f`: every one its id names ("f<id>-"), so
+ * that what an older version of it left goes too. */
 static void rules_remove(struct nft_session *s, const struct fwd *f)
 {
 	struct cella_error ignored;
-	for (size_t i = 0; i < f->n; i++) {
-		char name[40];
-		rule_name(f, &f->ports[i], name, sizeof(name));
-		nft_portfwd_remove(s, name, &ignored);
-	}
+	char prefix[32];
+	snprintf(prefix, sizeof(prefix), "f%llx-", f->id);
+	nft_portfwd_remove_prefix(s, prefix, &ignored);
 }
 
 static int rules_add(struct nft_session *s, const struct fwd *f, struct cella_error *err)
@@ -236,7 +236,7 @@ static int fwd_load(struct cella_host *h, const char *network, const char *liste
 	json_t *body = json_pack("{s:s, s:o}", "description", sqlite3_column_text(st, 2), "ports",
 				 json_loads((const char *)sqlite3_column_text(st, 3), 0, &jerr));
 	/* stored rows were checked when written: parse without the network's checks failing them */
-	int r = fwd_parse(h, network, (const char *)sqlite3_column_text(st, 1), body, f, err);
+	int r = fwd_parse(h, network, (const char *)sqlite3_column_text(st, 1), body, true, f, err);
 	json_decref(body);
 	f->id = sqlite3_column_int64(st, 0);
 	return r;
@@ -297,10 +297,8 @@ static int fwd_commit(struct cella_host *h, struct fwd *now, const struct fwd *b
 		      struct cella_error *err)
 {
 	struct nft_session *s = networks_disabled() ? NULL : nft_shared(err);
-	if (!networks_disabled() && !s)
-		return -1;
-	if (s && nft_table_ensure(s, err) < 0) {
-		nft_close(s);
+	if ((!networks_disabled() && !s) || (s && nft_table_ensure(s, err) < 0)) {
+		db_rollback(host_db(h));
 		return -1;
 	}
 	if (s && before)
@@ -338,7 +336,7 @@ int cella_network_forward_create(struct cella_host *h, const char *network, cons
 	if (nid < 0)
 		return -1;
 	cleanup_fwd struct fwd f = { 0 };
-	if (fwd_parse(h, network, json_string_value(json_object_get(req, "listen_address")), req, &f, err) < 0)
+	if (fwd_parse(h, network, json_string_value(json_object_get(req, "listen_address")), req, false, &f, err) < 0)
 		return -1;
 	cleanup_stmt sqlite3_stmt *dup = db_prepare(
 		host_db(h),
@@ -397,7 +395,7 @@ int cella_network_forward_update(struct cella_host *h, const char *network, cons
 	}
 	json_object_del(body, "listen_address");
 	json_object_del(body, "network");
-	int r = fwd_parse(h, network, old.listen, body, &f, err);
+	int r = fwd_parse(h, network, old.listen, body, false, &f, err);
 	json_decref(body);
 	if (r < 0)
 		return -1;

@@ -627,8 +627,10 @@ int devices_validate(const json_t *devices, struct cella_error *err)
 		return cella_error_set(err, EINVAL, "devices: not an object");
 	json_object_foreach((json_t *)devices, k, d) {
 		const char *t = json_string_value(json_object_get(d, "type"));
-		if (!*k || strlen(k) > 64 || strchr(k, '/'))
-			return cella_error_set(err, EINVAL, "device `%s`: invalid name", k);
+		/* a device's name reaches rule names, metric labels and messages */
+		if (!*k || strlen(k) > 64 || strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+						      strlen(k) || k[0] == '.' || k[0] == '-')
+			return cella_error_set(err, EINVAL, "a device name: 1-64 of [A-Za-z0-9_.-], not starting with '.' or '-'");
 		if (!json_is_object(d) || !t)
 			return cella_error_set(err, EINVAL, "device `%s`: needs a type", k);
 		size_t i;
@@ -1075,12 +1077,8 @@ void instance_umount(struct cella_host *h, const char *name)
 /* A stopped guest's network: NIC counters kept, their rules and its proxies' dropped. */
 static void net_release(struct cella_host *h, const struct inst_row *r)
 {
-	json_t *devices = NULL;
-	struct cella_error ignored;
 	nics_release(h, r->id, NULL);
-	if (inst_expand(h, r, NULL, &devices, &ignored) == 0)
-		proxies_release(h, r->id, devices);
-	json_decref(devices);
+	proxies_release(h, r->id);
 }
 
 /* volatile.DEV.hwaddr and volatile.DEV.host_name tell what IPAM gave each NIC. */
@@ -1175,6 +1173,8 @@ int cella_instance_start(struct cella_host *h, const char *name, struct cella_er
 	    instance_mount(h, &r, NULL, err) < 0 || hostname_write(h, &r, err) < 0 ||
 	    nics_guest_files(h, name, nics, err) < 0)
 		goto out;
+	/* its DHCP lease and name before its init can ask */
+	networks_dns_refresh(h);
 	if (nics_filter_set(h, nics, err) < 0 || proxies_set(h, r.id, devices, nics, err) < 0 ||
 	    bundle_write(h, &r, config, nics, rdir, err) < 0 || monitor_spawn(h, name, err) < 0) {
 		net_release(h, &r);
@@ -1182,7 +1182,6 @@ int cella_instance_start(struct cella_host *h, const char *name, struct cella_er
 		cella_error_wrap(err, "start `%s`", name);
 		goto out;
 	}
-	networks_dns_refresh(h);
 	snprintf(r.last_used_at, sizeof(r.last_used_at), "%s", time_now_rfc3339(now, sizeof(now)));
 	st = db_prepare(host_db(h), "UPDATE instances SET last_used_at = ? WHERE id = ?", err);
 	if (st) {
@@ -1249,8 +1248,12 @@ int cella_instance_stop(struct cella_host *h, const char *name, bool force, int 
 
 void cella_instance_stopped(struct cella_host *h, const char *name)
 {
-	cleanup_inst_row struct inst_row r = { 0 };
 	struct cella_error ignored;
+	/* a start in between must not lose its fresh rules to us */
+	cleanup_instance_lock struct instance_lock lock = { -1 };
+	if (instance_lock(h, name, &lock, &ignored) < 0)
+		return;
+	cleanup_inst_row struct inst_row r = { 0 };
 	if (inst_load(h, name, &r, &ignored) == 0 && !inst_running(h, name))
 		net_release(h, &r);
 }
@@ -1435,6 +1438,20 @@ static const json_t *nic_find(const json_t *nics, const char *device)
 	return NULL;
 }
 
+/* The NICs the running guest's monitor has (params.json); [] when unknown. */
+static json_t *params_nics(struct cella_host *h, const char *name)
+{
+	cleanup_free char *rdir = run_dir(h, name);
+	cleanup_free char *path = xasprintf("%s/params.json", rdir);
+	struct cella_error ignored;
+	cleanup_free char *text = read_file_at(AT_FDCWD, path, NULL, &ignored);
+	json_error_t jerr;
+	json_t *p = text ? json_loads(text, 0, &jerr) : NULL;
+	json_t *n = json_is_array(json_object_get(p, "nics")) ? json_incref(json_object_get(p, "nics")) : json_array();
+	json_decref(p);
+	return n;
+}
+
 /*
  * A running guest's NICs brought to `nics`: removed or changed ones
  * unplugged, new or changed ones plugged in, and params.json rewritten so
@@ -1611,16 +1628,25 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 			cella_error_wrap(err, "apply the limits of `%s`", name);
 			goto rollback;
 		}
-		if (!networks_disabled() && nics_hot_apply(h, &r, nics, err) < 0)
+		json_t *was = params_nics(h, name);
+		struct cella_error ignored;
+		if (!networks_disabled() && nics_hot_apply(h, &r, nics, err) < 0) {
+			nics_hot_apply(h, &r, was, &ignored);
+			json_decref(was);
 			goto rollback;
+		}
 		if (!json_equal(old_devices, devices)) {
-			struct cella_error ignored;
-			proxies_release(h, r.id, old_devices);
+			proxies_release(h, r.id);
 			if (proxies_set(h, r.id, devices, nics, err) < 0) {
-				proxies_set(h, r.id, old_devices, nics, &ignored);
+				/* back as it was: the NICs too */
+				proxies_set(h, r.id, old_devices, was, &ignored);
+				if (!networks_disabled())
+					nics_hot_apply(h, &r, was, &ignored);
+				json_decref(was);
 				goto rollback;
 			}
 		}
+		json_decref(was);
 	}
 	if (db_commit(host_db(h), err) < 0)
 		goto rollback;

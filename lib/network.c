@@ -654,10 +654,10 @@ static int network_dns_apply(struct cella_host *h, const char *name, struct cell
 		return 0;
 	if (network_info(h, name, &ni, err) < 0)
 		return -1;
-	if (!ni.has4 && !ni.has6)
-		return dnsmasq_stop(dns_dir(h, name), err);
-	cleanup_free char *top = xasprintf("%s/networks", h->run_dir);
 	cleanup_free char *dir = dns_dir(h, name);
+	if (!ni.has4 && !ni.has6)
+		return dnsmasq_stop(dir, err);
+	cleanup_free char *top = xasprintf("%s/networks", h->run_dir);
 	/* dnsmasq drops to nobody, who must reach its hosts files */
 	if (mkdir_p(dir, 0711, err) < 0 || chmod(top, 0711) < 0 || chmod(dir, 0711) < 0)
 		return cella_error_wrap(err, "network `%s`: its DNS directory", name);
@@ -694,14 +694,42 @@ static int network_dns_apply(struct cella_host *h, const char *name, struct cell
 			const unsigned char *t = sqlite3_column_text(st, i);
 			v[i] = t ? (strs[nstrs++] = xstrdup((const char *)t)) : NULL;
 		}
-		/* a name in DNS once: an instance's first NIC on the network */
-		if (n && !strcmp(hosts[n - 1].name, v[0]))
+		/* DNS names are lowercase; an instance's first NIC on the network
+		 * has the name, the others a lease only; an address left from
+		 * before the subnet changed is not served (its instance gets a
+		 * new one at its next start) */
+		for (char *c = (char *)v[0]; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		for (size_t j = 0; j < n; j++)
+			if (hosts[j].name && !strcmp(hosts[j].name, v[0]))
+				v[0] = NULL;
+		for (int fam = 0; fam < 2; fam++) {
+			struct nl_ip ip;
+			struct cella_error ignored;
+			const struct nl_prefix *gw = fam ? &ni.addr6 : &ni.addr4;
+			struct nl_prefix a = { .len = gw->len }, b = *gw;
+			if (!v[2 + fam])
+				continue;
+			if (nl_ip_parse(v[2 + fam], &ip, &ignored) < 0 || !(fam ? ni.has6 : ni.has4)) {
+				v[2 + fam] = NULL;
+				continue;
+			}
+			a.ip = ip;
+			prefix_mask(&a);
+			prefix_mask(&b);
+			if (memcmp(a.ip.bytes, b.ip.bytes, 16))
+				v[2 + fam] = NULL;
+		}
+		if (!v[2] && !v[3])
 			continue;
 		hosts[n++] = (struct dnsmasq_host){ .name = v[0], .mac = v[1], .ipv4 = v[2], .ipv6 = v[3] };
 	}
+	/* dnsmasq runs even when its hosts could not be written (it serves
+	 * what it had): DNS and DHCP of the others go on */
 	int r = dnsmasq_hosts_set(&conf, hosts, n, err);
-	if (r == 0)
-		r = dnsmasq_start(&conf, err);
+	struct cella_error e2 = { 0 };
+	if (dnsmasq_start(&conf, r < 0 ? &e2 : err) < 0 && r == 0)
+		r = -1;
 	for (size_t i = 0; i < nstrs; i++)
 		free(strs[i]);
 	free(strs);

@@ -736,6 +736,22 @@ int nft_portfwd_add(struct nft_session *s, const struct nft_portfwd *pf, struct 
 	return 0;
 }
 
+int nft_portfwd_remove_prefix(struct nft_session *s, const char *prefix, struct cella_error *err)
+{
+	char show[64];
+	if (!*prefix || !name_ok(prefix, PORTFWD_NAME_MAX))
+		return cella_error_set(err, EINVAL, "port forward: prefix: `%s` is not a name ([A-Za-z0-9_.-]{1,32})",
+				       shown(prefix, show, sizeof(show)));
+	cleanup_free struct pf_rec *recs = NULL;
+	size_t n;
+	if (pf_list(s, &recs, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(recs[i].name, prefix, strlen(prefix)) && nft_portfwd_remove(s, recs[i].name, err) < 0)
+			return -1;
+	return 0;
+}
+
 int nft_portfwd_remove(struct nft_session *s, const char *name, struct cella_error *err)
 {
 	char show[64];

@@ -77,6 +77,8 @@ struct nft_portfwd {
 int nft_portfwd_add(struct nft_session *s, const struct nft_portfwd *pf, struct cella_error *err) HIDDEN;
 /* ENOENT when there is no forward of that name. */
 int nft_portfwd_remove(struct nft_session *s, const char *name, struct cella_error *err) HIDDEN;
+/* Every forward whose name starts with `prefix` (none is no error). */
+int nft_portfwd_remove_prefix(struct nft_session *s, const char *prefix, struct cella_error *err) HIDDEN;
 
 /*
  * An instance NIC: its host-side interface (veth) and what the instance may

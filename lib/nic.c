@@ -104,6 +104,11 @@ static int addr_list_check(const char *dev, const char *key, const char *s, int 
 		if (nl_ip_parse(a, &ip, &ignored) < 0 || ip.family != family)
 			return cella_error_set(err, EINVAL, "device `%s`: %s: `%s` is not an %s address", dev, key, a,
 					       family == AF_INET ? "IPv4" : "IPv6");
+		static const uint8_t zero[16], lo6[16] = { [15] = 1 };
+		bool bad = family == AF_INET ? (!memcmp(ip.bytes, zero, 4) || ip.bytes[0] == 127 || ip.bytes[0] >= 224)
+					     : (!memcmp(ip.bytes, zero, 16) || !memcmp(ip.bytes, lo6, 16) || ip.bytes[0] == 0xff);
+		if (bad)
+			return cella_error_set(err, EINVAL, "device `%s`: %s: %s is not a unicast address", dev, key, a);
 	}
 	if (n == 0)
 		return cella_error_set(err, EINVAL, "device `%s`: %s: empty", dev, key);
@@ -276,6 +281,9 @@ static int static_check(const char *dev, const char *key, const char *s, const s
 	if (ip->family == AF_INET && (host_bits_all(&host, false) || host_bits_all(&host, true)))
 		return cella_error_set(err, EINVAL, "device `%s`: %s %s is the network or broadcast address of %s", dev,
 				       key, s, sub);
+	if (ip->family == AF_INET6 && host_bits_all(&host, false))
+		return cella_error_set(err, EINVAL, "device `%s`: %s %s is the subnet-router anycast address of %s", dev,
+				       key, s, sub);
 	return 0;
 }
 
@@ -311,17 +319,23 @@ static int alloc4(struct cella_host *h, const char *network, const struct networ
 	if (size == 0 || size > 65536)
 		size = 65536;
 	cleanup_free uint8_t *used = calloc(size / 8 + 1, 1);
-	cleanup_stmt sqlite3_stmt *st = db_prepare(host_db(h), "SELECT ipv4 FROM nics WHERE network = ? AND ipv4 IS NOT NULL", err);
+	/* this network's NICs, and routed NICs (whose lists may hold an address of the subnet) */
+	cleanup_stmt sqlite3_stmt *st = db_prepare(
+		host_db(h), "SELECT ipv4 FROM nics WHERE (network = ? OR network IS NULL) AND ipv4 IS NOT NULL", err);
 	if (!used || !st)
 		return -1;
 	sqlite3_bind_text(st, 1, network, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct nl_ip ip;
-		struct cella_error ignored;
-		if (nl_ip_parse((const char *)sqlite3_column_text(st, 0), &ip, &ignored) == 0 && ip.family == AF_INET) {
-			uint32_t off = ip4_u32(&ip) - net;
-			if (off < size)
-				used[off / 8] |= (uint8_t)(1u << (off % 8));
+		cleanup_free char *list = xstrdup((const char *)sqlite3_column_text(st, 0));
+		char *save = NULL;
+		for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+			struct nl_ip ip;
+			struct cella_error ignored;
+			if (nl_ip_parse(a, &ip, &ignored) == 0 && ip.family == AF_INET) {
+				uint32_t off = ip4_u32(&ip) - net;
+				if (off < size)
+					used[off / 8] |= (uint8_t)(1u << (off % 8));
+			}
 		}
 	}
 	for (size_t i = 0; i < nr; i++) {
@@ -426,6 +440,26 @@ static int addr_pick(struct cella_host *h, int fam, long long inst_id, const cha
 	return 0;
 }
 
+static void addr_list_normalise(const char *in, char *out, size_t len)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	if (!in)
+		return;
+	cleanup_free char *copy = xstrdup(in);
+	char *save = NULL;
+	for (char *a = strtok_r(copy, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+		struct nl_ip ip;
+		struct cella_error ignored;
+		char text[INET6_ADDRSTRLEN];
+		if (nl_ip_parse(a, &ip, &ignored) < 0)
+			continue;
+		inet_ntop(ip.family, ip.bytes, text, sizeof(text));
+		if (used < len)
+			used += (size_t)snprintf(out + used, len - used, "%s%s", used ? "," : "", text);
+	}
+}
+
 static bool list_has(const char *list, const char *addr)
 {
 	size_t n = strlen(addr);
@@ -500,8 +534,9 @@ static json_t *nic_resolve(struct cella_host *h, long long inst_id, const char *
 	char gw4[INET6_ADDRSTRLEN] = "", gw6[INET6_ADDRSTRLEN] = "", domain[254] = "";
 	unsigned len4 = 32, len6 = 128;
 	if (routed) {
-		snprintf(row.ipv4, sizeof(row.ipv4), "%s", dev_str(d, "ipv4.address") ? dev_str(d, "ipv4.address") : "");
-		snprintf(row.ipv6, sizeof(row.ipv6), "%s", dev_str(d, "ipv6.address") ? dev_str(d, "ipv6.address") : "");
+		/* stored as inet_ntop() prints them: one spelling per address */
+		addr_list_normalise(dev_str(d, "ipv4.address"), row.ipv4, sizeof(row.ipv4));
+		addr_list_normalise(dev_str(d, "ipv6.address"), row.ipv6, sizeof(row.ipv6));
 		if (routed_taken(h, inst_id, dev, row.ipv4, row.ipv6, err) < 0)
 			return NULL;
 		if (row.ipv4[0])
@@ -521,6 +556,9 @@ static json_t *nic_resolve(struct cella_host *h, long long inst_id, const char *
 			if (addr_pick(h, fam, inst_id, dev, d, net, &ni, old, mac, addr, alen, err) < 0)
 				return NULL;
 		}
+		/* nor a routed NIC's */
+		if (routed_taken(h, inst_id, dev, row.ipv4, row.ipv6, err) < 0)
+			return NULL;
 		if (ni.has4) {
 			len4 = ni.addr4.len;
 			inet_ntop(AF_INET, ni.addr4.ip.bytes, gw4, sizeof(gw4));
@@ -614,6 +652,8 @@ int nics_check(struct cella_host *h, const json_t *devices, struct cella_error *
 			if (who)
 				return cella_error_set(err, EEXIST, "device `%s`: %s %s is already used by %s", k, key, text,
 						       who);
+			if (routed_taken(h, -1, k, fam ? "" : text, fam ? text : "", err) < 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -637,6 +677,15 @@ json_t *nics_sync(struct cella_host *h, long long inst_id, const char *inst_name
 		}
 		if (nic_device_check(k, d, err) < 0)
 			return NULL;
+		const char *gname = dev_str(d, "name") ? dev_str(d, "name") : k;
+		for (size_t j = 0; j < n; j++) {
+			const json_t *o = json_object_get(devices, names[j]);
+			if (!strcmp(gname, dev_str(o, "name") ? dev_str(o, "name") : names[j])) {
+				cella_error_set(err, EEXIST, "devices `%s` and `%s` both name the guest's interface `%s`",
+						names[j], k, gname);
+				return NULL;
+			}
+		}
 		names[n++] = k;
 	}
 	qsort(names, n, sizeof(names[0]), str_cmp);
@@ -1065,19 +1114,14 @@ static bool is_proxy(const json_t *d)
 	return t && !strcmp(t, "proxy");
 }
 
-/* Remove the rules of the instance's proxy devices (missing ones are fine). */
-static void proxies_remove(struct nft_session *s, long long inst_id, const json_t *devices)
+/* Remove the rules of the instance's proxy devices: every one its id names
+ * ("p<id>-"), also those of devices a profile has dropped since. */
+static void proxies_remove(struct nft_session *s, long long inst_id)
 {
 	struct cella_error ignored;
-	const char *k;
-	json_t *d;
-	json_object_foreach((json_t *)devices, k, d) {
-		char name[40];
-		if (!is_proxy(d))
-			continue;
-		proxy_name(inst_id, k, name, sizeof(name));
-		nft_portfwd_remove(s, name, &ignored);
-	}
+	char prefix[32];
+	snprintf(prefix, sizeof(prefix), "p%llx-", inst_id);
+	nft_portfwd_remove_prefix(s, prefix, &ignored);
 }
 
 int proxies_set(struct cella_host *h, long long inst_id, const json_t *devices, const json_t *nics,
@@ -1127,27 +1171,20 @@ int proxies_set(struct cella_host *h, long long inst_id, const json_t *devices, 
 			cella_error_wrap(err, "device `%s`", k);
 	}
 	if (r < 0)
-		proxies_remove(s, inst_id, devices);
+		proxies_remove(s, inst_id);
 	nft_close(s);
 	return r;
 }
 
-void proxies_release(struct cella_host *h, long long inst_id, const json_t *devices)
+void proxies_release(struct cella_host *h, long long inst_id)
 {
 	if (networks_disabled())
 		return;
 	struct cella_error ignored;
-	const char *k;
-	json_t *d;
-	bool any = false;
-	json_object_foreach((json_t *)devices, k, d)
-		any |= is_proxy(d);
-	if (!any)
-		return;
 	cleanup_close int lock = network_lock(h, &ignored);
 	struct nft_session *s = lock >= 0 ? nft_shared(&ignored) : NULL;
 	if (!s)
 		return;
-	proxies_remove(s, inst_id, devices);
+	proxies_remove(s, inst_id);
 	nft_close(s);
 }

@@ -81,6 +81,6 @@ int nics_guest_files(struct cella_host *h, const char *inst_name, const json_t *
 int proxy_device_check(const char *dev, const json_t *d, struct cella_error *err) HIDDEN;
 int proxies_set(struct cella_host *h, long long inst_id, const json_t *devices, const json_t *nics,
 		struct cella_error *err) HIDDEN;
-void proxies_release(struct cella_host *h, long long inst_id, const json_t *devices) HIDDEN;
+void proxies_release(struct cella_host *h, long long inst_id) HIDDEN;
 
 #endif

@@ -125,8 +125,8 @@ static int host_side(struct nl *nl, const json_t *nic, int hidx, struct cella_er
 			json_t *a;
 			json_array_foreach(json_object_get(nic, fam ? "ipv6" : "ipv4"), i, a) {
 				struct nl_route r = { .ifindex = hidx };
-				if (nl_prefix_parse(json_string_value(a), &r.dst, err) < 0 ||
-				    nl_route_add(nl, &r, NL_ROUTE_REPLACE, err) < 0)
+				/* exclusive: a route to the address that exists is someone else's */
+				if (nl_prefix_parse(json_string_value(a), &r.dst, err) < 0 || nl_route_add(nl, &r, 0, err) < 0)
 					return -1;
 				if (pidx && nl_neigh_proxy_add(nl, pidx, &r.dst.ip, err) < 0)
 					return -1;

@@ -332,7 +332,9 @@ static void guest_down(struct monitor *m)
 		console_output(m, buf, (size_t)n);
 	if (cella_container_delete(&m->rt, m->name, CELLA_DELETE_FORCE, &err) < 0)
 		log_msg("<4>", "%s: %s", m->name, err.msg);
-	/* the veths go with the guest's namespace; what else was ours */
+	/* the veths go with the guest's namespace; what else was ours (as
+	 * cellad last left the list: NICs come and go while the guest runs) */
+	params_load(m);
 	nics_unplug(m, false);
 	if (m->master >= 0)
 		close(m->master);

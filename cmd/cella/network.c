@@ -173,12 +173,15 @@ static void forward_row(json_t *f, char **cells)
 	size_t i, len = 0;
 	char buf[1024] = "";
 
-	json_array_foreach(ports, i, p)
-		len += (size_t)snprintf(buf + len, len < sizeof(buf) ? sizeof(buf) - len : 0, "%s%s/%s -> %s:%s",
+	json_array_foreach(ports, i, p) {
+		if (len >= sizeof(buf) - 1)
+			break;
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s/%s -> %s:%s",
 					i ? ", " : "", json_string_value(json_object_get(p, "protocol")) ?: "",
 					json_string_value(json_object_get(p, "listen_port")) ?: "",
 					json_string_value(json_object_get(p, "target_address")) ?: "",
 					json_string_value(json_object_get(p, "target_port")) ?: "");
+	}
 	cells[0] = xstrdup(json_string_value(json_object_get(f, "listen_address")) ?: "");
 	cells[1] = xstrdup(json_string_value(json_object_get(f, "description")) ?: "");
 	cells[2] = xstrdup(buf);
