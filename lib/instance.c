@@ -1613,7 +1613,11 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 		r.ephemeral = json_is_true(v);
 	if (inst_expand(h, &r, &expanded, &devices, err) < 0)
 		goto out;
-	/* addresses checked and handed out in the transaction that saves the row */
+	/* addresses checked and handed out in the transaction that saves the
+	 * row; a running guest's NICs and proxies change under the network lock,
+	 * which comes first (the order every network change takes them in) */
+	if (inst_running(h, name) && !networks_disabled() && network_lock_hold(h, err) < 0)
+		goto out;
 	if (db_begin(host_db(h), err) < 0)
 		goto out;
 	if (!(nics = nics_sync(h, r.id, name, devices, true, err)) || row_save(h, &r, err) < 0)
@@ -1657,6 +1661,7 @@ int cella_instance_update(struct cella_host *h, const char *name, const json_t *
 rollback:
 	db_rollback(host_db(h));
 out:
+	network_lock_drop();
 	json_decref(newconf);
 	json_decref(expanded);
 	json_decref(devices);

@@ -61,8 +61,16 @@ static int name_check(const char *name, struct cella_error *err)
 	return 0;
 }
 
+/* The lock this thread holds for a whole change (network_lock_hold), if any. */
+static __thread int held = -1;
+
 int network_lock(struct cella_host *h, struct cella_error *err)
 {
+	/* inside a held change: a duplicate, whose close leaves the lock held */
+	if (held >= 0) {
+		int fd = fcntl(held, F_DUPFD_CLOEXEC, 0);
+		return fd >= 0 ? fd : cella_error_set(err, errno, "network lock");
+	}
 	cleanup_free char *dir = xasprintf("%s/locks", h->run_dir);
 	if (mkdir_p(dir, 0700, err) < 0)
 		return -1;
@@ -78,6 +86,24 @@ int network_lock(struct cella_host *h, struct cella_error *err)
 		}
 	}
 	return fd;
+}
+
+int network_lock_hold(struct cella_host *h, struct cella_error *err)
+{
+	if (held >= 0)
+		return 0;
+	int fd = network_lock(h, err);
+	if (fd < 0)
+		return -1;
+	held = fd;
+	return 0;
+}
+
+void network_lock_drop(void)
+{
+	if (held >= 0)
+		close(held);
+	held = -1;
 }
 
 /* ---- config: the key table and its parsers ------------------------------ */

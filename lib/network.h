@@ -20,6 +20,11 @@ bool network_name_valid(const char *name) HIDDEN;
  * instance can be called that).  Returns the fd to close, or -1.
  */
 int network_lock(struct cella_host *h, struct cella_error *err) HIDDEN;
+/* Hold it across a whole change that also writes the database: taken before
+ * the database's write lock, as every network change does, and network_lock()
+ * in this thread meanwhile returns a duplicate.  Released by network_lock_drop(). */
+int network_lock_hold(struct cella_host *h, struct cella_error *err) HIDDEN;
+void network_lock_drop(void) HIDDEN;
 
 /* The stored config of a network (caller decrefs); ENOENT when unknown. */
 json_t *network_config(struct cella_host *h, const char *name, struct cella_error *err) HIDDEN;
