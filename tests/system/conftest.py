@@ -219,9 +219,17 @@ def teardown_host(h: Host):
             except OSError:
                 pass
     h.kill(signal.SIGTERM)
-    # whatever survived: monitors, guests, mounts
+    # whatever survived: monitors, guests (found by their cgroups too: a
+    # guest's command line names nothing of ours), mounts
     for _ in range(3):
-        for pid, _cmd in procs_mentioning(str(h.base)):
+        pids = {pid for pid, _cmd in procs_mentioning(str(h.base))}
+        for d in cgroup_dirs(h):
+            for procs in d.rglob("cgroup.procs"):
+                try:
+                    pids |= {int(p) for p in procs.read_text().split()}
+                except OSError:
+                    pass
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
