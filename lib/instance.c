@@ -1248,6 +1248,8 @@ int cella_instance_stop(struct cella_host *h, const char *name, bool force, int 
 
 void cella_instance_stopped(struct cella_host *h, const char *name)
 {
+	if (networks_disabled())
+		return;
 	struct cella_error ignored;
 	/* a start in between must not lose its fresh rules to us */
 	cleanup_instance_lock struct instance_lock lock = { -1 };

@@ -690,6 +690,16 @@ json_t *nics_sync(struct cella_host *h, long long inst_id, const char *inst_name
 	}
 	qsort(names, n, sizeof(names[0]), str_cmp);
 
+	/* no NIC and none before: nothing to write (no write transaction on
+	 * the start of every NIC-less instance) */
+	if (n == 0) {
+		cleanup_stmt sqlite3_stmt *any = db_prepare(host_db(h), "SELECT 1 FROM nics WHERE instance_id = ? LIMIT 1", err);
+		if (!any)
+			return NULL;
+		sqlite3_bind_int64(any, 1, inst_id);
+		if (sqlite3_step(any) != SQLITE_ROW)
+			return json_array();
+	}
 	if (!in_txn && db_begin(host_db(h), err) < 0)
 		return NULL;
 	struct nic_row *rows = NULL;
