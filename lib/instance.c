@@ -992,6 +992,13 @@ static int bundle_write(struct cella_host *h, const struct inst_row *r, const js
 	json_t *params = json_pack("{s:i, s:I, s:s, s:O}", "stop_signal", stop_sig, "stop_timeout",
 				   (json_int_t)config_get_int(config, "boot.stop.timeout", 30), "restart",
 				   config_get(config, "boot.restart"), "nics", nics);
+	/* the monitor's hands for the NICs (it is static; this one links libmnl) */
+	cleanup_free char *nicplug = json_array_size(nics) ? find_helper(h, "cella-nicplug") : NULL;
+	if (json_array_size(nics) && !nicplug)
+		return cella_error_set(err, ENOENT, "cella-nicplug not found next to %s nor in the usual places",
+				       h->libexec);
+	if (nicplug)
+		json_object_set_new(params, "nicplug", json_string(nicplug));
 	cleanup_free char *ptext = json_dumps(params, JSON_COMPACT);
 	json_decref(params);
 	if (write_file_atomic(rfd, "params.json", ptext, strlen(ptext), 0600, err) < 0)

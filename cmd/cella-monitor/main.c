@@ -48,7 +48,6 @@
 
 #include "monitor_proc.h"
 #include "monitor_sysinfo.h"
-#include "nic.h"
 #include "util.h"
 
 #define RING_SIZE (128 * 1024)
@@ -84,6 +83,7 @@ struct monitor {
 	int stop_signal, stop_timeout;
 	char restart[16];
 	json_t *nics;              /* resolved NICs (lib/nic.h), plugged in at each boot */
+	char nicplug[4096];        /* cella-nicplug, which does it */
 	/* state */
 	bool stopping, restarting;
 	struct timespec stop_deadline;
@@ -203,30 +203,77 @@ static int listen_at(int dirfd, const char *name, struct cella_error *err)
 static int params_load(struct monitor *m);
 
 /* The guest's NICs, into the namespaces just made for it. */
+/*
+ * Run cella-nicplug with the NICs on its stdin (it links libmnl, which this
+ * static binary cannot); its one error line becomes ours.  Waited for here:
+ * the main loop's reaping of the init cannot take it meanwhile.
+ */
+static int nicplug_run(struct monitor *m, char *const argv[], struct cella_error *err)
+{
+	cleanup_free char *text = json_dumps(m->nics, JSON_COMPACT);
+	int in[2], out[2];
+	if (!text || !m->nicplug[0])
+		return cella_error_set(err, ENOENT, "`%s` has NICs, and cella-nicplug was not found", m->name);
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return cella_error_set(err, errno, "pipe");
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		close(in[0]);
+		close(in[1]);
+		return cella_error_set(err, errno, "pipe");
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 2) < 0)
+			_exit(127);
+		execv(m->nicplug, argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if (pid > 0)
+		write_all(in[1], text, strlen(text));
+	close(in[1]);
+	char msg[1024];
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof(msg) - 1 && (n = read(out[0], msg + len, sizeof(msg) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(out[0]);
+	msg[len] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+	int ws = 0;
+	if (pid < 0)
+		return cella_error_set(err, errno, "fork");
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+		return cella_error_set(err, EIO, "NICs of `%s`: %s", m->name, msg[0] ? msg : "cella-nicplug failed");
+	return 0;
+}
+
+/* The guest's NICs, into the namespaces just made for it. */
 static int nics_plug(struct monitor *m, struct cella_error *err)
 {
-	size_t i;
-	json_t *nic;
 	if (json_array_size(m->nics) == 0)
 		return 0;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)m->init_pid);
-	cleanup_close int netns = open(path, O_RDONLY | O_CLOEXEC);
-	if (netns < 0)
-		return cella_error_set(err, errno, "network namespace of `%s`", m->name);
-	json_array_foreach(m->nics, i, nic)
-		if (nic_attach(nic, netns, err) < 0)
-			return cella_error_wrap(err, "`%s`", m->name);
-	return 0;
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", (int)m->init_pid);
+	char *const argv[] = { "cella-nicplug", "attach", pid, NULL };
+	return nicplug_run(m, argv, err);
 }
 
 /* With `with_link` the veths too (else they go with the guest's namespace). */
 static void nics_unplug(struct monitor *m, bool with_link)
 {
-	size_t i;
-	json_t *nic;
-	json_array_foreach(m->nics, i, nic)
-		nic_detach(nic, with_link);
+	struct cella_error err;
+	if (json_array_size(m->nics) == 0)
+		return;
+	char *const argv[] = { "cella-nicplug", "detach", with_link ? "--with-link" : NULL, NULL };
+	if (nicplug_run(m, argv, &err) < 0)
+		log_msg("<4>", "%s", err.msg);
 }
 
 static int guest_boot(struct monitor *m, struct cella_error *err)
@@ -658,6 +705,8 @@ static int params_load(struct monitor *m)
 		json_decref(m->nics);
 		m->nics = json_incref(v);
 	}
+	if (json_is_string(v = json_object_get(p, "nicplug")))
+		snprintf(m->nicplug, sizeof(m->nicplug), "%s", json_string_value(v));
 	json_decref(p);
 	return 0;
 }
@@ -675,6 +724,8 @@ int main(int argc, char **argv)
 	struct cella_error err = { 0 };
 	struct monitor m = { .master = -1, .slave = -1, .init_pidfd = -1, .log_fd = -1, .ready_fd = -1 };
 	int o;
+	/* a reader gone (cella-nicplug, a console client) is an error, not our end */
+	signal(SIGPIPE, SIG_IGN);
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'r': run_dir = optarg; break;
