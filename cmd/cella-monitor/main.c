@@ -269,7 +269,15 @@ static int nics_plug(struct monitor *m, struct cella_error *err)
 static void nics_unplug(struct monitor *m, bool with_link)
 {
 	struct cella_error err;
-	if (json_array_size(m->nics) == 0)
+	size_t i;
+	json_t *nic;
+	bool needed = with_link;
+	/* without the links, only an IFB (limits.egress) or proxy entries (a
+	 * routed NIC's parent) outlive the guest's namespace */
+	json_array_foreach(m->nics, i, nic)
+		needed |= json_integer_value(json_object_get(nic, "egress")) > 0 ||
+			  *(json_string_value(json_object_get(nic, "parent")) ?: "");
+	if (json_array_size(m->nics) == 0 || !needed)
 		return;
 	char *const argv[] = { "cella-nicplug", "detach", with_link ? "--with-link" : NULL, NULL };
 	if (nicplug_run(m, argv, &err) < 0)
