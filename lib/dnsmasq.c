@@ -553,22 +553,6 @@ static int dir_reachable(const char *dir, struct cella_error *err)
 
 /* Replace `name` atomically, 0644 whatever the umask (dnsmasq reads it as
  * nobody).  O_NOFOLLOW | O_EXCL: nothing planted at the temp name is followed. */
-static int file_replace(int dirfd, const char *dir, const char *name, const char *data, size_t len,
-			struct cella_error *err)
-{
-	cleanup_free char *tmp = xasprintf(".%s.tmp%d", name, (int)gettid());
-	unlinkat(dirfd, tmp, 0);
-	cleanup_close int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return cella_error_set(err, errno, "create `%s/%s`", dir, tmp);
-	if (fchmod(fd, 0644) < 0 || write_all(fd, data, len) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
-		int e = errno;
-		unlinkat(dirfd, tmp, 0);
-		return cella_error_set(err, e, "write `%s/%s`", dir, name);
-	}
-	return 0;
-}
-
 /* Create `name` empty unless it exists. */
 static int file_ensure(int dirfd, const char *dir, const char *name, struct cella_error *err)
 {
@@ -718,8 +702,17 @@ int dnsmasq_hosts_set(const struct dnsmasq_conf *c, const struct dnsmasq_host *h
 	cleanup_close int dirfd = dir_open(c->dir, err);
 	if (dirfd < 0)
 		return -1;
-	if (file_replace(dirfd, c->dir, DHCP_HOSTS_FILE, dhcp, dhcp_len, err) < 0 ||
-	    file_replace(dirfd, c->dir, HOSTS_FILE, names, names_len, err) < 0)
+	/* the same as dnsmasq has: no rewrite, no reload (every start of an
+	 * instance asks, most change nothing) */
+	struct cella_error ignored;
+	size_t old_dhcp_len = 0, old_names_len = 0;
+	cleanup_free char *old_dhcp = read_file_at(dirfd, DHCP_HOSTS_FILE, &old_dhcp_len, &ignored);
+	cleanup_free char *old_names = read_file_at(dirfd, HOSTS_FILE, &old_names_len, &ignored);
+	if (old_dhcp && old_names && old_dhcp_len == dhcp_len && old_names_len == names_len &&
+	    !memcmp(old_dhcp, dhcp, dhcp_len) && !memcmp(old_names, names, names_len))
+		return 0;
+	if (write_file_atomic(dirfd, DHCP_HOSTS_FILE, dhcp, dhcp_len, 0644, err) < 0 ||
+	    write_file_atomic(dirfd, HOSTS_FILE, names, names_len, 0644, err) < 0)
 		return cella_error_wrap(err, "hosts of network `%s`", c->network);
 
 	pid_t pid;

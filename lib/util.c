@@ -131,10 +131,11 @@ int write_file_atomic(int dirfd, const char *path, const char *data, size_t len,
 	/* per thread: cellad writes from many at once */
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)gettid()) >= sizeof(tmp))
 		return cella_error_set(err, ENAMETOOLONG, "write `%s`", path);
-	cleanup_close int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	cleanup_close int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return cella_error_set(err, errno, "create `%s`", tmp);
-	if (write_all(fd, data, len) < 0) {
+	/* `mode` whatever the umask: some files are for another user to read */
+	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0) {
 		int e = errno;
 		unlinkat(dirfd, tmp, 0);
 		return cella_error_set(err, e, "write `%s`", tmp);
